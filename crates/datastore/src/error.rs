@@ -28,6 +28,12 @@ pub enum Error {
     /// The backend itself failed (I/O, SQLite, etcd transport...).
     #[error("datastore backend: {0}")]
     Backend(String),
+    /// A resource was rejected by the API rules (its own fields or a cross-resource rule).
+    #[error(transparent)]
+    Invalid(#[from] api::Error),
+    /// A stored value under a resource key is not a valid resource of that kind.
+    #[error("stored value at {key} is not a valid resource: {reason}")]
+    Corrupt { key: String, reason: String },
 }
 
 use crate::store::Revision;

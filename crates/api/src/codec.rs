@@ -1,0 +1,185 @@
+//! Reading and writing resource text: multi-document YAML or JSON in, `List` flattening,
+//! and YAML out in calicoctl's style (keys sorted, several resources as a `<Kind>List`).
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::resource::{from_json_document, type_name, Resource};
+use crate::API_VERSION;
+
+/// Decodes every resource in `text`: YAML documents separated by `---`, or JSON.
+/// `kind: List` and `kind: <Kind>List` objects are flattened into their `items`; empty
+/// documents are skipped. Documents are numbered from 1 in error messages.
+pub fn decode_documents(text: &str) -> Result<Vec<Resource>, Error> {
+    let mut out = Vec::new();
+    for (index, doc) in parse_documents(text)?.into_iter().enumerate() {
+        collect(doc, index + 1, "", &mut out)?;
+    }
+    Ok(out)
+}
+
+fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::Decode {
+            document: 1,
+            path: String::new(),
+            message: format!("invalid JSON: {e}"),
+        })?;
+        return Ok(vec![v]);
+    }
+    let mut docs = Vec::new();
+    for (index, chunk) in split_yaml_documents(text).into_iter().enumerate() {
+        if chunk.lines().all(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+        }) {
+            docs.push(Value::Null);
+            continue;
+        }
+        let v: Value = serde_saphyr::from_str(&chunk).map_err(|e| Error::Decode {
+            document: index + 1,
+            path: String::new(),
+            message: format!("invalid YAML: {}", one_line(&e.to_string())),
+        })?;
+        docs.push(v);
+    }
+    Ok(docs)
+}
+
+/// Splits YAML text at `---` document markers (a line that is `---`, possibly followed by
+/// a space and content), keeping line numbers local to each document.
+fn split_yaml_documents(text: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    let mut started = false;
+    for line in text.lines() {
+        let is_marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_marker {
+            if started {
+                docs.push(String::new());
+            }
+            started = true;
+            let rest = line[3..].trim();
+            if !rest.is_empty() {
+                if let Some(d) = docs.last_mut() {
+                    d.push_str(rest);
+                    d.push('\n');
+                }
+            }
+            continue;
+        }
+        if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+            started = true;
+        }
+        if let Some(d) = docs.last_mut() {
+            d.push_str(line);
+            d.push('\n');
+        }
+    }
+    docs
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn collect(v: Value, document: usize, prefix: &str, out: &mut Vec<Resource>) -> Result<(), Error> {
+    match v {
+        Value::Null => Ok(()),
+        Value::Array(items) => {
+            for (i, item) in items.into_iter().enumerate() {
+                collect(item, document, &format!("{prefix}[{i}]."), out)?;
+            }
+            Ok(())
+        }
+        Value::Object(obj) if is_list(&obj) => flatten_list(obj, document, prefix, out),
+        other => {
+            out.push(from_json_document(other, document, prefix)?);
+            Ok(())
+        }
+    }
+}
+
+fn is_list(obj: &Map<String, Value>) -> bool {
+    matches!(obj.get("kind"), Some(Value::String(k)) if k.ends_with("List"))
+}
+
+fn flatten_list(
+    mut obj: Map<String, Value>,
+    document: usize,
+    prefix: &str,
+    out: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    let list_kind = match obj.get("kind") {
+        Some(Value::String(k)) => k.clone(),
+        _ => String::new(),
+    };
+    let item_kind = list_kind.strip_suffix("List").unwrap_or("").to_string();
+    let api_version = obj.get("apiVersion").cloned();
+    let items = match obj.remove("items") {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => {
+            return Err(Error::Decode {
+                document,
+                path: format!("{prefix}items"),
+                message: format!("expected a list, found {}", type_name(&other)),
+            })
+        }
+    };
+    for (i, item) in items.into_iter().enumerate() {
+        let item = match item {
+            Value::Object(mut m) => {
+                if !item_kind.is_empty() && !m.contains_key("kind") {
+                    m.insert("kind".into(), Value::from(item_kind.clone()));
+                }
+                if let (Some(a), false) = (&api_version, m.contains_key("apiVersion")) {
+                    m.insert("apiVersion".into(), a.clone());
+                }
+                Value::Object(m)
+            }
+            other => other,
+        };
+        collect(item, document, &format!("{prefix}items[{i}]."), out)?;
+    }
+    Ok(())
+}
+
+/// Renders resources (as produced by [`Resource::to_json`]) the way calicoctl prints
+/// them: one object on its own, otherwise a `<Kind>List` (or `List` for mixed kinds) with
+/// `items`. Object keys are sorted, as Go's YAML printer does.
+pub fn encode_yaml(values: &[Value]) -> Result<String, Error> {
+    let doc = match values {
+        [one] => sorted(one),
+        many => {
+            let kinds: Vec<&str> = many
+                .iter()
+                .filter_map(|v| v.get("kind").and_then(Value::as_str))
+                .collect();
+            let list_kind = match kinds.first() {
+                Some(k) if kinds.len() == many.len() && kinds.iter().all(|x| x == k) => {
+                    format!("{k}List")
+                }
+                _ => "List".to_string(),
+            };
+            let mut m = Map::new();
+            m.insert("apiVersion".into(), Value::from(API_VERSION));
+            m.insert("items".into(), Value::Array(many.iter().map(sorted).collect()));
+            m.insert("kind".into(), Value::from(list_kind));
+            Value::Object(m)
+        }
+    };
+    serde_saphyr::to_string(&doc).map_err(|e| Error::Encode(e.to_string()))
+}
+
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}

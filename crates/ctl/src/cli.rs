@@ -1,0 +1,163 @@
+//! The command line: global flags and one subcommand per calicoctl command (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// calicoctl: manage Calico `projectcalico.org/v3` resources.
+#[derive(Debug, Parser)]
+#[command(name = "calicoctl", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Path to the CalicoAPIConfig file with connection configuration.
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Option<PathBuf>,
+    /// Log level (panic, fatal, error, warn, info, debug).
+    #[arg(short = 'l', long = "log-level", global = true, default_value = "panic",
+          value_parser = ["panic", "fatal", "error", "warn", "warning", "info", "debug", "trace"])]
+    pub log_level: String,
+    /// Allow client and cluster versions to differ.
+    #[arg(long = "allow-version-mismatch", global = true)]
+    pub allow_version_mismatch: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create resources by filename or stdin.
+    Create(CreateArgs),
+    /// Create resources, or replace them if they exist.
+    Apply(WriteArgs),
+    /// Replace existing resources.
+    Replace(WriteArgs),
+    /// Delete resources by filename, stdin, or kind and names.
+    Delete(DeleteArgs),
+    /// Display resources.
+    Get(GetArgs),
+    /// Update fields of a resource with a merge patch.
+    Patch(PatchArgs),
+    /// Set or remove a label on a resource.
+    Label(LabelArgs),
+    /// Check resources in a file without touching the datastore.
+    Validate(FileArgs),
+    /// Display the client version and the cluster's Calico version.
+    Version(VersionArgs),
+}
+
+/// Where resources are read from.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// File or directory with resources; `-` reads stdin.
+    #[arg(short = 'f', long = "filename")]
+    pub filename: String,
+    /// Descend into subdirectories of a directory given with `-f`.
+    #[arg(short = 'R', long = "recursive")]
+    pub recursive: bool,
+    /// Do not fail when a file holds no resources.
+    #[arg(long = "skip-empty")]
+    pub skip_empty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Namespace for namespaced resources that do not name one.
+    #[arg(short = 'n', long = "namespace")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Do not fail on resources that already exist.
+    #[arg(long = "skip-exists")]
+    pub skip_exists: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kind of the resources to delete (when not using `-f`).
+    pub kind: Option<String>,
+    /// Names of the resources to delete.
+    pub names: Vec<String>,
+    /// File or directory with the resources to delete; `-` reads stdin.
+    #[arg(short = 'f', long = "filename", conflicts_with = "kind")]
+    pub filename: Option<String>,
+    #[arg(short = 'R', long = "recursive")]
+    pub recursive: bool,
+    #[arg(long = "skip-empty")]
+    pub skip_empty: bool,
+    /// Do not fail on resources that do not exist.
+    #[arg(short = 's', long = "skip-not-exists")]
+    pub skip_not_exists: bool,
+    #[arg(short = 'n', long = "namespace")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Kind of the resources to display (when not using `-f`).
+    pub kind: Option<String>,
+    /// Names of the resources to display; all of the kind when none.
+    pub names: Vec<String>,
+    /// ps (default), wide, yaml, json or custom-columns=COL1,COL2,...
+    #[arg(short = 'o', long = "output", default_value = "ps")]
+    pub output: String,
+    #[arg(short = 'n', long = "namespace")]
+    pub namespace: Option<String>,
+    /// List namespaced resources across all namespaces.
+    #[arg(short = 'A', long = "all-namespaces", visible_short_alias = 'a')]
+    pub all_namespaces: bool,
+    /// Leave out cluster-specific metadata (resourceVersion, uid, creationTimestamp).
+    #[arg(long = "export")]
+    pub export: bool,
+    #[arg(short = 'f', long = "filename", conflicts_with = "kind")]
+    pub filename: Option<String>,
+    #[arg(short = 'R', long = "recursive")]
+    pub recursive: bool,
+    #[arg(long = "skip-empty")]
+    pub skip_empty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    pub kind: String,
+    pub name: String,
+    /// JSON or YAML merge patch (RFC 7386).
+    #[arg(short = 'p', long = "patch")]
+    pub patch: String,
+    #[arg(short = 'n', long = "namespace")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    pub kind: String,
+    pub name: String,
+    /// `key=value`, or `key` with `--remove`.
+    pub label: String,
+    /// Replace the value of a label that is already set.
+    #[arg(long = "overwrite", conflicts_with = "remove")]
+    pub overwrite: bool,
+    /// Remove the label instead of setting it.
+    #[arg(long = "remove")]
+    pub remove: bool,
+    #[arg(short = 'n', long = "namespace")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print only the client version.
+    #[arg(long = "client")]
+    pub client: bool,
+}

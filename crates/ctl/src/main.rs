@@ -1,0 +1,143 @@
+//! `calicoctl`: manage Calico `projectcalico.org/v3` resources in the configured datastore.
+//! Success messages go to stdout; every failure is printed to stderr and exits 1.
+
+mod batch;
+mod cli;
+mod get;
+mod input;
+mod label;
+mod output;
+mod patch;
+mod table;
+mod tabwriter;
+mod version;
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+use clap::Parser;
+use datastore::{DatastoreConfig, ResourceClient};
+
+use crate::batch::{Action, Target};
+use crate::cli::{Cli, Command, DeleteArgs, GlobalArgs, WriteArgs};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let failed = e.use_stderr();
+            let _ = e.print();
+            return if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Failed to start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the datastore named by `-c` or the environment, and checks the cluster's version.
+async fn connect(global: &GlobalArgs) -> Result<ResourceClient> {
+    let client = open(global).await?;
+    if !global.allow_version_mismatch {
+        version::check_mismatch(&client).await?;
+    }
+    Ok(client)
+}
+
+async fn open(global: &GlobalArgs) -> Result<ResourceClient> {
+    let config = DatastoreConfig::load(global.config.as_deref())
+        .map_err(|e| anyhow!("Failed to create Calico API client: {e}"))?;
+    if matches!(global.log_level.as_str(), "info" | "debug" | "trace") {
+        eprintln!("Using datastore {config:?}");
+    }
+    let store = datastore::connect(&config)
+        .await
+        .map_err(|e| anyhow!("Failed to create Calico API client: {e}"))?;
+    Ok(ResourceClient::new(store))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Validate(file) => {
+            let entries = input::load(&file.filename, file.recursive, file.skip_empty)?;
+            batch::run(Action::Validate, entries, None, None).await
+        }
+        Command::Version(args) => {
+            let client = match args.client {
+                true => None,
+                false => open(&global).await.ok(),
+            };
+            version::run(client.as_ref(), args.client).await;
+            Ok(())
+        }
+        Command::Create(args) => {
+            let action = Action::Create {
+                skip_exists: args.skip_exists,
+            };
+            write(&global, action, args.write).await
+        }
+        Command::Apply(args) => write(&global, Action::Apply, args).await,
+        Command::Replace(args) => write(&global, Action::Replace, args).await,
+        Command::Delete(args) => delete(&connect(&global).await?, args).await,
+        Command::Get(args) => get::run(&connect(&global).await?, args).await,
+        Command::Patch(args) => patch::run(&connect(&global).await?, args).await,
+        Command::Label(args) => label::run(&connect(&global).await?, args).await,
+    }
+}
+
+/// create / apply / replace from `-f`.
+async fn write(global: &GlobalArgs, action: Action, args: WriteArgs) -> Result<()> {
+    let file = &args.file;
+    let entries = input::load(&file.filename, file.recursive, file.skip_empty)?;
+    let client = connect(global).await?;
+    batch::run(action, entries, args.namespace.as_deref(), Some(&client)).await
+}
+
+/// delete from `-f`, or `delete KIND NAME...`.
+async fn delete(client: &ResourceClient, args: DeleteArgs) -> Result<()> {
+    if let Some(file) = &args.filename {
+        let entries = input::load(file, args.recursive, args.skip_empty)?;
+        let action = Action::Delete {
+            skip_not_exists: args.skip_not_exists,
+        };
+        return batch::run(action, entries, args.namespace.as_deref(), Some(client)).await;
+    }
+    let Some(kind) = &args.kind else {
+        return Err(anyhow!("No resources specified"));
+    };
+    let kind = get::parse_kind(kind)?;
+    if args.names.is_empty() {
+        return Err(anyhow!("No resources specified"));
+    }
+    if args.names.iter().any(String::is_empty) {
+        return Err(anyhow!("resource name may not be empty"));
+    }
+    let namespace =
+        batch::place_namespace(kind, None, args.namespace.as_deref()).map_err(|e| anyhow!(e))?;
+    let targets = args
+        .names
+        .iter()
+        .map(|name| Target {
+            kind,
+            namespace: namespace.clone(),
+            name: name.clone(),
+            revision: None,
+        })
+        .collect();
+    batch::delete_named(client, targets, args.skip_not_exists).await
+}

@@ -1,0 +1,229 @@
+//! The conformance suite against the embedded SQLite backend, plus what only that backend
+//! promises: cross-process watch wake-ups, crash safety under kill -9, auto-compaction.
+
+#[macro_use]
+mod conformance;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use conformance::{next_event, next_report, report, Backend, Ctx, Opened};
+use datastore::{EmbeddedOptions, EmbeddedStore, Error, Store};
+
+/// Each test gets its own store file in a temporary directory.
+struct Embedded;
+
+impl Backend for Embedded {
+    async fn open(_test: &str) -> Opened {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.db");
+        let store = EmbeddedStore::open(&path).expect("open embedded store");
+        Opened {
+            store: Arc::new(store),
+            description: path.to_str().expect("utf-8 temp path").to_owned(),
+            keep: Box::new(dir),
+        }
+    }
+
+    async fn connect(description: &str) -> Arc<dyn Store> {
+        Arc::new(EmbeddedStore::open(Path::new(description)).expect("open embedded store"))
+    }
+}
+
+conformance_tests!(Embedded);
+
+/// Runs `case` as an embedded-backend test named `name` (parent or child side).
+async fn run<F, Fut>(name: &str, case: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    conformance::run::<Embedded, _, _>(conformance::test_name(module_path!(), name), case).await;
+}
+
+fn nanos_now() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
+}
+
+/// A watcher in another process sees each write from this one; prints the latencies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_in_other_process_sees_writes() {
+    const ROUNDS: usize = 20;
+    const BOUND: Duration = Duration::from_secs(2);
+    run("watcher_in_other_process_sees_writes", |ctx| async move {
+        if ctx.role.is_some() {
+            let start = ctx.store.revision().await.expect("revision");
+            let mut watch = ctx.store.watch(&ctx.prefix, start).await.expect("watch");
+            report("ready");
+            for _ in 0..ROUNDS {
+                let event = next_event(&mut watch).await;
+                let sent: u128 = String::from_utf8(event.value.expect("put"))
+                    .expect("utf-8")
+                    .parse()
+                    .expect("timestamp");
+                report(&format!("latency_us {}", (nanos_now() - sent) / 1000));
+            }
+            return;
+        }
+        let (mut child, mut lines) = ctx.spawn_child("watch");
+        assert_eq!(next_report(&mut lines).await.as_deref(), Some("ready"));
+        let mut local = ctx
+            .store
+            .watch(&ctx.prefix, ctx.store.revision().await.expect("revision"))
+            .await
+            .expect("watch");
+        let (mut remote_us, mut local_us) = (Vec::new(), Vec::new());
+        for i in 0..ROUNDS {
+            let key = ctx.key(&format!("k{i}"));
+            let sent = Instant::now();
+            ctx.store
+                .create(&key, nanos_now().to_string().as_bytes())
+                .await
+                .expect("create");
+            next_event(&mut local).await;
+            local_us.push(sent.elapsed().as_micros());
+            let line = tokio::time::timeout(BOUND, next_report(&mut lines))
+                .await
+                .expect("the other process saw the write within 2 s")
+                .expect("child report");
+            let us: u128 = line
+                .strip_prefix("latency_us ")
+                .and_then(|n| n.parse().ok())
+                .expect("latency report");
+            remote_us.push(us);
+        }
+        assert!(child.wait().await.expect("wait child").success());
+        remote_us.sort_unstable();
+        local_us.sort_unstable();
+        println!(
+            "watch latency over {ROUNDS} writes, other process: median {} us, max {} us; \
+             same process (write call + wake-up): median {} us, max {} us",
+            remote_us[ROUNDS / 2],
+            remote_us[ROUNDS - 1],
+            local_us[ROUNDS / 2],
+            local_us[ROUNDS - 1]
+        );
+    })
+    .await;
+}
+
+/// Many watchers in one process (sharing one tracker) all see writes from another process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_watchers_see_writes_of_other_process() {
+    const WATCHERS: usize = 12;
+    const WRITES: usize = 5;
+    run("many_watchers_see_writes_of_other_process", |ctx| async move {
+        if ctx.role.is_some() {
+            for i in 0..WRITES {
+                let key = ctx.key(&format!("k{i}"));
+                ctx.store.create(&key, &[i as u8]).await.expect("create");
+            }
+            return;
+        }
+        let start = ctx.store.revision().await.expect("revision");
+        let mut watches = Vec::new();
+        for _ in 0..WATCHERS {
+            watches.push(ctx.store.watch(&ctx.prefix, start).await.expect("watch"));
+        }
+        let (mut child, _lines) = ctx.spawn_child("write");
+        assert!(child.wait().await.expect("wait child").success());
+        for watch in &mut watches {
+            for i in 0..WRITES {
+                let event = next_event(watch).await;
+                assert_eq!(event.key, ctx.key(&format!("k{i}")));
+                assert_eq!(event.value, Some(vec![i as u8]));
+            }
+        }
+    })
+    .await;
+}
+
+/// Writers killed with SIGKILL in the middle of their write loops leave a consistent file
+/// in which every acknowledged write is present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_writers_leave_store_consistent() {
+    const ROUNDS: usize = 4;
+    const ACKS_BEFORE_KILL: usize = 150;
+    run("killed_writers_leave_store_consistent", |ctx| async move {
+        if let Some(role) = &ctx.role {
+            let value = vec![b'x'; 4096];
+            let tally = ctx.key("tally");
+            for i in 0.. {
+                let key = ctx.key(&format!("{role}-{i:06}"));
+                let revision = ctx.store.create(&key, &value).await.expect("create");
+                report(&format!("ack {key} {revision}"));
+                if i % 10 == 0 {
+                    let kv = ctx.store.get(&tally).await.expect("get").expect("tally");
+                    // Another round's writer may not exist any more; conflicts cannot happen.
+                    ctx.store
+                        .update(&tally, key.as_bytes(), kv.revision)
+                        .await
+                        .expect("update tally");
+                }
+            }
+            return;
+        }
+        ctx.store.create(&ctx.key("tally"), b"").await.expect("create tally");
+        let mut acked = Vec::new();
+        for round in 0..ROUNDS {
+            let (mut child, mut lines) = ctx.spawn_child(&format!("round{round}"));
+            let mut this_round = 0;
+            while let Some(line) = next_report(&mut lines).await {
+                let mut parts = line.split(' ').skip(1);
+                let key = parts.next().expect("key").to_owned();
+                let revision: i64 = parts.next().and_then(|r| r.parse().ok()).expect("revision");
+                acked.push((key, revision));
+                this_round += 1;
+                if this_round == ACKS_BEFORE_KILL {
+                    child.start_kill().expect("SIGKILL the writer");
+                }
+            }
+            let status = child.wait().await.expect("wait child");
+            assert!(!status.success(), "writer was expected to die by SIGKILL");
+        }
+        // A fresh handle, as a restarted process would open it.
+        let store = EmbeddedStore::open(Path::new(&ctx.description)).expect("reopen");
+        store.verify().await.expect("store consistent after kill -9");
+        let revisions: Vec<i64> = acked.iter().map(|a| a.1).collect();
+        assert!(revisions.windows(2).all(|w| w[0] < w[1]), "acks out of order");
+        for (key, revision) in &acked {
+            let kv = store.get(key).await.expect("get").expect("acknowledged write present");
+            assert_eq!(kv.revision, *revision);
+        }
+        assert!(store.revision().await.expect("revision") >= *revisions.last().expect("acks"));
+        // The store still takes writes after the crashes.
+        store.create(&ctx.key("after"), b"ok").await.expect("write after crashes");
+        println!("{} acknowledged writes over {ROUNDS} killed writers, all present", acked.len());
+    })
+    .await;
+}
+
+/// With a history limit, old changes are discarded automatically and watches from before
+/// them fail with `Compacted`, while the most recent `limit` changes stay replayable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_compaction_bounds_history() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = EmbeddedOptions {
+        history_limit: Some(100),
+        ..EmbeddedOptions::default()
+    };
+    let store = EmbeddedStore::open_with(&dir.path().join("store.db"), options).expect("open");
+    for i in 0..300 {
+        store.create(&format!("/k/{i:03}"), b"v").await.expect("create");
+    }
+    let head = store.revision().await.expect("revision");
+    let mut watch = store.watch("/k/", head - 100).await.expect("last 100 retained");
+    for i in 200..300 {
+        assert_eq!(next_event(&mut watch).await.key, format!("/k/{i:03}"));
+    }
+    match store.watch("/k/", head - 113).await {
+        Err(Error::Compacted { .. }) => {}
+        Err(e) => panic!("expected Compacted, got {e}"),
+        Ok(_) => panic!("history beyond 9/8 of the limit was kept"),
+    }
+    store.verify().await.expect("consistent after trimming");
+}
