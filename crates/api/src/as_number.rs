@@ -13,7 +13,9 @@ pub struct AsNumber(pub u32);
 impl AsNumber {
     /// Parses a decimal number or asdot `high.low` (each part 0..65535).
     pub fn parse(s: &str) -> Result<AsNumber, String> {
-        let bad = || format!("AS number \"{s}\" is not an integer in 0..4294967295 or asdot \"high.low\"");
+        let bad = || {
+            format!("AS number \"{s}\" is not an integer in 0..4294967295 or asdot \"high.low\"")
+        };
         if let Some((hi, lo)) = s.split_once('.') {
             let hi: u16 = hi.parse().map_err(|_| bad())?;
             let lo: u16 = lo.parse().map_err(|_| bad())?;

@@ -30,11 +30,23 @@ pub struct BGPConfigurationSpec {
     pub node_to_node_mesh_enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_number: Option<AsNumber>,
-    #[serde(default, rename = "serviceLoadBalancerIPs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "serviceLoadBalancerIPs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_load_balancer_ips: Vec<CidrBlock>,
-    #[serde(default, rename = "serviceExternalIPs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "serviceExternalIPs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_external_ips: Vec<CidrBlock>,
-    #[serde(default, rename = "serviceClusterIPs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "serviceClusterIPs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_cluster_ips: Vec<CidrBlock>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_load_balancer_aggregation: Option<LoadBalancerAggregation>,
@@ -52,15 +64,31 @@ pub struct BGPConfigurationSpec {
     pub bind_mode: Option<BindMode>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_interfaces: Vec<String>,
-    #[serde(default, rename = "localWorkloadPeeringIPV4", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "localWorkloadPeeringIPV4",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub local_workload_peering_ipv4: String,
-    #[serde(default, rename = "localWorkloadPeeringIPV6", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "localWorkloadPeeringIPV6",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub local_workload_peering_ipv6: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program_cluster_routes: Option<ProgramClusterRoutes>,
-    #[serde(default, rename = "ipv4NormalRoutePriority", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ipv4NormalRoutePriority",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv4_normal_route_priority: Option<i32>,
-    #[serde(default, rename = "ipv6NormalRoutePriority", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ipv6NormalRoutePriority",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv6_normal_route_priority: Option<i32>,
 }
 
@@ -140,13 +168,25 @@ const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warning", "error", "fat
 /// Fields that only the cluster-wide `default` BGPConfiguration may set.
 fn global_only_fields(s: &BGPConfigurationSpec) -> Option<&'static str> {
     [
-        ("spec.nodeToNodeMeshEnabled", s.node_to_node_mesh_enabled.is_some()),
+        (
+            "spec.nodeToNodeMeshEnabled",
+            s.node_to_node_mesh_enabled.is_some(),
+        ),
         ("spec.asNumber", s.as_number.is_some()),
         ("spec.serviceClusterIPs", !s.service_cluster_ips.is_empty()),
-        ("spec.serviceExternalIPs", !s.service_external_ips.is_empty()),
-        ("spec.serviceLoadBalancerIPs", !s.service_load_balancer_ips.is_empty()),
+        (
+            "spec.serviceExternalIPs",
+            !s.service_external_ips.is_empty(),
+        ),
+        (
+            "spec.serviceLoadBalancerIPs",
+            !s.service_load_balancer_ips.is_empty(),
+        ),
         ("spec.nodeMeshPassword", s.node_mesh_password.is_some()),
-        ("spec.nodeMeshMaxRestartTime", s.node_mesh_max_restart_time.is_some()),
+        (
+            "spec.nodeMeshMaxRestartTime",
+            s.node_mesh_max_restart_time.is_some(),
+        ),
     ]
     .into_iter()
     .find(|(_, set)| *set)
@@ -172,9 +212,11 @@ fn password(ctx: &Ctx, field: &str, p: &BgpPassword) -> Check {
         return Err(ctx.fail(field, "secretKeyRef must be specified"));
     };
     check::subdomain_name(ctx, &format!("{field}.secretKeyRef.name"), &r.name)?;
-    ctx.ensure(!r.key.is_empty(), &format!("{field}.secretKeyRef.key"), || {
-        "key must be specified".to_string()
-    })
+    ctx.ensure(
+        !r.key.is_empty(),
+        &format!("{field}.secretKeyRef.key"),
+        || "key must be specified".to_string(),
+    )
 }
 
 fn as_number(ctx: &Ctx, field: &str, asn: Option<AsNumber>) -> Check {
@@ -250,8 +292,18 @@ impl BGPConfiguration {
                 format!("\"{iface}\" is not an interface name or pattern")
             })?;
         }
-        check::optional_ip_of(&ctx, "spec.localWorkloadPeeringIPV4", &s.local_workload_peering_ipv4, 4)?;
-        check::optional_ip_of(&ctx, "spec.localWorkloadPeeringIPV6", &s.local_workload_peering_ipv6, 6)?;
+        check::optional_ip_of(
+            &ctx,
+            "spec.localWorkloadPeeringIPV4",
+            &s.local_workload_peering_ipv4,
+            4,
+        )?;
+        check::optional_ip_of(
+            &ctx,
+            "spec.localWorkloadPeeringIPV6",
+            &s.local_workload_peering_ipv6,
+            6,
+        )?;
         for (field, prio) in [
             ("spec.ipv4NormalRoutePriority", s.ipv4_normal_route_priority),
             ("spec.ipv6NormalRoutePriority", s.ipv6_normal_route_priority),
@@ -288,7 +340,11 @@ pub struct BGPPeerSpec {
     pub peer_ip: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_number: Option<AsNumber>,
-    #[serde(default, rename = "localASNumber", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "localASNumber",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub local_as_number: Option<AsNumber>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub peer_selector: String,
@@ -304,9 +360,17 @@ pub struct BGPPeerSpec {
     pub max_restart_time: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_time: Option<Duration>,
-    #[serde(default, rename = "numAllowedLocalASNumbers", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "numAllowedLocalASNumbers",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub num_allowed_local_as_numbers: Option<i32>,
-    #[serde(default, rename = "ttlSecurity", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ttlSecurity",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttl_security: Option<u8>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reachable_by: String,
@@ -371,13 +435,22 @@ impl BGPPeer {
         check::optional_name(&ctx, "spec.node", &s.node)?;
         check::selector(&ctx, "spec.nodeSelector", &s.node_selector, false)?;
         check::selector(&ctx, "spec.peerSelector", &s.peer_selector, false)?;
-        check::selector(&ctx, "spec.localWorkloadSelector", &s.local_workload_selector, false)?;
-        ctx.ensure(s.node.is_empty() || s.node_selector.is_empty(), "spec.nodeSelector", || {
-            "node and nodeSelector cannot both be set".to_string()
-        })?;
-        ctx.ensure(s.peer_ip.is_empty() || s.peer_selector.is_empty(), "spec.peerSelector", || {
-            "peerIP and peerSelector cannot both be set".to_string()
-        })?;
+        check::selector(
+            &ctx,
+            "spec.localWorkloadSelector",
+            &s.local_workload_selector,
+            false,
+        )?;
+        ctx.ensure(
+            s.node.is_empty() || s.node_selector.is_empty(),
+            "spec.nodeSelector",
+            || "node and nodeSelector cannot both be set".to_string(),
+        )?;
+        ctx.ensure(
+            s.peer_ip.is_empty() || s.peer_selector.is_empty(),
+            "spec.peerSelector",
+            || "peerIP and peerSelector cannot both be set".to_string(),
+        )?;
         let peer = if s.peer_ip.is_empty() {
             None
         } else {
@@ -388,7 +461,10 @@ impl BGPPeer {
         ctx.ensure(
             s.peer_selector.is_empty() || s.as_number.is_none(),
             "spec.asNumber",
-            || "cannot be set together with peerSelector (the AS comes from the peer node)".to_string(),
+            || {
+                "cannot be set together with peerSelector (the AS comes from the peer node)"
+                    .to_string()
+            },
         )?;
         if !s.local_workload_selector.is_empty() {
             ctx.ensure(
@@ -418,9 +494,11 @@ impl BGPPeer {
             let Some((peer_ip, _)) = peer else {
                 return Err(ctx.fail("spec.reachableBy", "requires peerIP to be set"));
             };
-            ctx.ensure(gw.is_ipv4() == peer_ip.is_ipv4(), "spec.reachableBy", || {
-                "reachableBy and peerIP address families differ".to_string()
-            })?;
+            ctx.ensure(
+                gw.is_ipv4() == peer_ip.is_ipv4(),
+                "spec.reachableBy",
+                || "reachableBy and peerIP address families differ".to_string(),
+            )?;
         }
         for (i, f) in s.filters.iter().enumerate() {
             check::subdomain_name(&ctx, &format!("spec.filters[{i}]"), f)?;

@@ -21,7 +21,11 @@ pub struct ClusterInformation {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterInformationSpec {
-    #[serde(default, rename = "clusterGUID", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "clusterGUID",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cluster_guid: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cluster_type: String,

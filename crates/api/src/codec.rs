@@ -164,7 +164,10 @@ pub fn encode_yaml(values: &[Value]) -> Result<String, Error> {
             };
             let mut m = Map::new();
             m.insert("apiVersion".into(), Value::from(API_VERSION));
-            m.insert("items".into(), Value::Array(many.iter().map(sorted).collect()));
+            m.insert(
+                "items".into(),
+                Value::Array(many.iter().map(sorted).collect()),
+            );
             m.insert("kind".into(), Value::from(list_kind));
             Value::Object(m)
         }
@@ -177,7 +180,11 @@ fn sorted(v: &Value) -> Value {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
         other => other.clone(),

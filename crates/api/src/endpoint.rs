@@ -64,7 +64,11 @@ pub struct WorkloadEndpointSpec {
     pub workload: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
-    #[serde(default, rename = "containerID", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "containerID",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub container_id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pod: String,
@@ -76,9 +80,17 @@ pub struct WorkloadEndpointSpec {
     pub ip_networks: Vec<String>,
     #[serde(default, rename = "ipNATs", skip_serializing_if = "Vec::is_empty")]
     pub ip_nats: Vec<IpNat>,
-    #[serde(default, rename = "ipv4Gateway", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "ipv4Gateway",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ipv4_gateway: String,
-    #[serde(default, rename = "ipv6Gateway", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "ipv6Gateway",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ipv6_gateway: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
@@ -90,7 +102,11 @@ pub struct WorkloadEndpointSpec {
     pub ports: Vec<WorkloadEndpointPort>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_spoofed_source_prefixes: Vec<String>,
-    #[serde(default, rename = "qosControls", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "qosControls",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub qos_controls: Option<QosControls>,
 }
 
@@ -170,7 +186,12 @@ fn escape(segment: &str) -> String {
 /// Builds a workload endpoint name: `<node>-<orchestrator>-<workload>-<endpoint>` with each
 /// segment's dashes doubled (`node-1`, `k8s`, `pod-name`, `eth0` ⇒
 /// `node--1-k8s-pod--name-eth0`).
-pub fn workload_endpoint_name(node: &str, orchestrator: &str, workload: &str, endpoint: &str) -> String {
+pub fn workload_endpoint_name(
+    node: &str,
+    orchestrator: &str,
+    workload: &str,
+    endpoint: &str,
+) -> String {
     [node, orchestrator, workload, endpoint]
         .iter()
         .map(|s| escape(s))
@@ -213,11 +234,18 @@ impl WorkloadEndpointSpec {
     /// The name Calico derives from the spec, when all its parts are known.
     pub fn expected_name(&self) -> Option<String> {
         let w = self.workload_segment();
-        let parts = [self.node.as_str(), self.orchestrator.as_str(), w, self.endpoint.as_str()];
+        let parts = [
+            self.node.as_str(),
+            self.orchestrator.as_str(),
+            w,
+            self.endpoint.as_str(),
+        ];
         if parts.iter().any(|p| p.is_empty()) {
             return None;
         }
-        Some(workload_endpoint_name(parts[0], parts[1], parts[2], parts[3]))
+        Some(workload_endpoint_name(
+            parts[0], parts[1], parts[2], parts[3],
+        ))
     }
 }
 
@@ -229,13 +257,17 @@ fn validate_profiles(ctx: &Ctx, profiles: &[String]) -> Check {
 }
 
 fn port_common(ctx: &Ctx, at: &str, name: &str, protocol: Protocol, port: u16) -> Check {
-    ctx.ensure(name.is_empty() || check::is_port_name(name), &format!("{at}.name"), || {
-        format!("\"{name}\" is not a valid port name")
-    })?;
+    ctx.ensure(
+        name.is_empty() || check::is_port_name(name),
+        &format!("{at}.name"),
+        || format!("\"{name}\" is not a valid port name"),
+    )?;
     ctx.ensure(protocol.supports_ports(), &format!("{at}.protocol"), || {
         format!("protocol {protocol} does not support ports")
     })?;
-    ctx.ensure(port > 0, &format!("{at}.port"), || "must be between 1 and 65535".to_string())
+    ctx.ensure(port > 0, &format!("{at}.port"), || {
+        "must be between 1 and 65535".to_string()
+    })
 }
 
 impl HostEndpoint {
@@ -250,16 +282,20 @@ impl HostEndpoint {
             "spec.interfaceName",
             || format!("\"{iface}\" is not an interface name (1-15 of [a-zA-Z0-9_.-]) or \"*\""),
         )?;
-        ctx.ensure(!iface.is_empty() || !s.expected_ips.is_empty(), "spec.expectedIPs", || {
-            "expectedIPs must be set when interfaceName is empty".to_string()
-        })?;
+        ctx.ensure(
+            !iface.is_empty() || !s.expected_ips.is_empty(),
+            "spec.expectedIPs",
+            || "expectedIPs must be set when interfaceName is empty".to_string(),
+        )?;
         for (i, ip) in s.expected_ips.iter().enumerate() {
             check::ip(&ctx, &format!("spec.expectedIPs[{i}]"), ip)?;
         }
         validate_profiles(&ctx, &s.profiles)?;
         for (i, p) in s.ports.iter().enumerate() {
             let at = format!("spec.ports[{i}]");
-            ctx.ensure(!p.name.is_empty(), &format!("{at}.name"), || "must be specified".to_string())?;
+            ctx.ensure(!p.name.is_empty(), &format!("{at}.name"), || {
+                "must be specified".to_string()
+            })?;
             port_common(&ctx, &at, &p.name, p.protocol, p.port)?;
         }
         Ok(())
@@ -291,12 +327,16 @@ impl WorkloadEndpoint {
             || format!("\"{cid}\" is not a valid container ID"),
         )?;
         let iface = &s.interface_name;
-        ctx.ensure(iface.is_empty() || check::is_interface_name(iface), "spec.interfaceName", || {
-            format!("\"{iface}\" is not an interface name (1-15 of [a-zA-Z0-9_.-])")
-        })?;
-        ctx.ensure(s.mac.is_empty() || check::is_mac(&s.mac), "spec.mac", || {
-            format!("\"{}\" is not a MAC address", s.mac)
-        })?;
+        ctx.ensure(
+            iface.is_empty() || check::is_interface_name(iface),
+            "spec.interfaceName",
+            || format!("\"{iface}\" is not an interface name (1-15 of [a-zA-Z0-9_.-])"),
+        )?;
+        ctx.ensure(
+            s.mac.is_empty() || check::is_mac(&s.mac),
+            "spec.mac",
+            || format!("\"{}\" is not a MAC address", s.mac),
+        )?;
         let mut nets = Vec::new();
         for (i, n) in s.ip_networks.iter().enumerate() {
             let f = format!("spec.ipNetworks[{i}]");
@@ -312,17 +352,21 @@ impl WorkloadEndpoint {
             let at = format!("spec.ipNATs[{i}]");
             let internal = check::ip(&ctx, &format!("{at}.internalIP"), &nat.internal_ip)?;
             check::ip(&ctx, &format!("{at}.externalIP"), &nat.external_ip)?;
-            ctx.ensure(nets.iter().any(|n| n.contains(&internal)), &format!("{at}.internalIP"), || {
-                format!("{internal} is not in the endpoint's ipNetworks")
-            })?;
+            ctx.ensure(
+                nets.iter().any(|n| n.contains(&internal)),
+                &format!("{at}.internalIP"),
+                || format!("{internal} is not in the endpoint's ipNetworks"),
+            )?;
         }
         validate_profiles(&ctx, &s.profiles)?;
         for (i, p) in s.ports.iter().enumerate() {
             let at = format!("spec.ports[{i}]");
             port_common(&ctx, &at, &p.name, p.protocol, p.port)?;
-            ctx.ensure(!p.name.is_empty() || p.host_port != 0, &format!("{at}.name"), || {
-                "name must be set when no hostPort is given".to_string()
-            })?;
+            ctx.ensure(
+                !p.name.is_empty() || p.host_port != 0,
+                &format!("{at}.name"),
+                || "name must be set when no hostPort is given".to_string(),
+            )?;
             if !p.host_ip.is_empty() {
                 check::net(&ctx, &format!("{at}.hostIP"), &p.host_ip)?;
             }
@@ -359,7 +403,10 @@ mod tests {
         };
         assert_eq!(s.expected_name().as_deref(), Some("n-cni-abc-eth0"));
         s.orchestrator = "libnetwork".into();
-        assert_eq!(s.expected_name().as_deref(), Some("n-libnetwork-libnetwork-eth0"));
+        assert_eq!(
+            s.expected_name().as_deref(),
+            Some("n-libnetwork-libnetwork-eth0")
+        );
         s.orchestrator = "openstack".into();
         assert_eq!(s.expected_name(), None);
     }

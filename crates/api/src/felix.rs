@@ -51,19 +51,39 @@ pub struct FelixConfigurationSpec {
     pub nftables_mark_mask: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iptables_backend: Option<IptablesBackend>,
-    #[serde(default, rename = "nftablesMode", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "nftablesMode",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nftables_mode: Option<NftablesMode>,
-    #[serde(default, rename = "bpfEnabled", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "bpfEnabled",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bpf_enabled: Option<bool>,
-    #[serde(default, rename = "ipipEnabled", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ipipEnabled",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipip_enabled: Option<bool>,
     #[serde(default, rename = "ipipMTU", skip_serializing_if = "Option::is_none")]
     pub ipip_mtu: Option<i32>,
-    #[serde(default, rename = "vxlanEnabled", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "vxlanEnabled",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vxlan_enabled: Option<bool>,
     #[serde(default, rename = "vxlanMTU", skip_serializing_if = "Option::is_none")]
     pub vxlan_mtu: Option<i32>,
-    #[serde(default, rename = "vxlanMTUV6", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "vxlanMTUV6",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vxlan_mtu_v6: Option<i32>,
     #[serde(default, rename = "vxlanPort", skip_serializing_if = "Option::is_none")]
     pub vxlan_port: Option<i32>,
@@ -71,21 +91,41 @@ pub struct FelixConfigurationSpec {
     pub vxlan_vni: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wireguard_enabled: Option<bool>,
-    #[serde(default, rename = "wireguardEnabledV6", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "wireguardEnabledV6",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wireguard_enabled_v6: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wireguard_listening_port: Option<i32>,
-    #[serde(default, rename = "wireguardListeningPortV6", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "wireguardListeningPortV6",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wireguard_listening_port_v6: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wireguard_interface_name: Option<String>,
-    #[serde(default, rename = "wireguardInterfaceNameV6", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "wireguardInterfaceNameV6",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wireguard_interface_name_v6: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wireguard_routing_rule_priority: Option<i32>,
-    #[serde(default, rename = "wireguardMTU", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "wireguardMTU",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wireguard_mtu: Option<i32>,
-    #[serde(default, rename = "wireguardMTUV6", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "wireguardMTUV6",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub wireguard_mtu_v6: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_enabled: Option<bool>,
@@ -101,11 +141,23 @@ pub struct FelixConfigurationSpec {
     pub failsafe_inbound_host_ports: Option<Vec<ProtoPort>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failsafe_outbound_host_ports: Option<Vec<ProtoPort>>,
-    #[serde(default, rename = "natOutgoingAddress", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "natOutgoingAddress",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nat_outgoing_address: Option<String>,
-    #[serde(default, rename = "natPortRange", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "natPortRange",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nat_port_range: Option<Port>,
-    #[serde(default, rename = "natOutgoingExclusions", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "natOutgoingExclusions",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nat_outgoing_exclusions: Option<NatOutgoingExclusions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_loop_prevention: Option<ServiceLoopPrevention>,
@@ -117,7 +169,11 @@ pub struct FelixConfigurationSpec {
     pub ipsets_refresh_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reporting_interval: Option<Duration>,
-    #[serde(default, rename = "reportingTTL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "reportingTTL",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reporting_ttl: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_table_ranges: Option<Vec<RouteTableRange>>,
@@ -127,15 +183,27 @@ pub struct FelixConfigurationSpec {
     pub remove_external_routes: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_route_protocol: Option<i32>,
-    #[serde(default, rename = "ipv6Support", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ipv6Support",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv6_support: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kube_node_port_ranges: Option<Vec<Port>>,
-    #[serde(default, rename = "mtuIfacePattern", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "mtuIfacePattern",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mtu_iface_pattern: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_reporting_enabled: Option<bool>,
-    #[serde(default, rename = "ipForwarding", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ipForwarding",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ip_forwarding: Option<EnabledDisabled>,
 }
 
@@ -228,7 +296,9 @@ pub struct RouteTableRange {
     pub max: u32,
 }
 
-const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warning", "error", "fatal", "none"];
+const LOG_LEVELS: &[&str] = &[
+    "trace", "debug", "info", "warning", "error", "fatal", "none",
+];
 const MAX_NODE_PORT_RANGES: usize = 7;
 
 fn log_level(ctx: &Ctx, field: &str, v: &Option<String>) -> Check {
@@ -282,7 +352,10 @@ impl FelixConfiguration {
         for (field, v) in [
             ("spec.vxlanPort", s.vxlan_port),
             ("spec.wireguardListeningPort", s.wireguard_listening_port),
-            ("spec.wireguardListeningPortV6", s.wireguard_listening_port_v6),
+            (
+                "spec.wireguardListeningPortV6",
+                s.wireguard_listening_port_v6,
+            ),
             ("spec.healthPort", s.health_port),
             ("spec.prometheusMetricsPort", s.prometheus_metrics_port),
         ] {
@@ -303,20 +376,33 @@ impl FelixConfiguration {
                 format!("VNI {vni} is not in 1..16777215")
             })?;
         }
-        proto_ports(&ctx, "spec.failsafeInboundHostPorts", &s.failsafe_inbound_host_ports)?;
-        proto_ports(&ctx, "spec.failsafeOutboundHostPorts", &s.failsafe_outbound_host_ports)?;
+        proto_ports(
+            &ctx,
+            "spec.failsafeInboundHostPorts",
+            &s.failsafe_inbound_host_ports,
+        )?;
+        proto_ports(
+            &ctx,
+            "spec.failsafeOutboundHostPorts",
+            &s.failsafe_outbound_host_ports,
+        )?;
         if let Some(a) = &s.nat_outgoing_address {
             if !a.is_empty() {
                 check::ip(&ctx, "spec.natOutgoingAddress", a)?;
             }
         }
         if let Some(Port::Named(n)) = &s.nat_port_range {
-            return Err(ctx.fail("spec.natPortRange", format!("must be numeric, not the named port \"{n}\"")));
+            return Err(ctx.fail(
+                "spec.natPortRange",
+                format!("must be numeric, not the named port \"{n}\""),
+            ));
         }
         if let Some(ranges) = &s.kube_node_port_ranges {
-            ctx.ensure(ranges.len() <= MAX_NODE_PORT_RANGES, "spec.kubeNodePortRanges", || {
-                format!("node port ranges list is too long (max {MAX_NODE_PORT_RANGES})")
-            })?;
+            ctx.ensure(
+                ranges.len() <= MAX_NODE_PORT_RANGES,
+                "spec.kubeNodePortRanges",
+                || format!("node port ranges list is too long (max {MAX_NODE_PORT_RANGES})"),
+            )?;
             ctx.ensure(
                 ranges.iter().all(|p| !matches!(p, Port::Named(_))),
                 "spec.kubeNodePortRanges",
@@ -324,19 +410,25 @@ impl FelixConfiguration {
             )?;
         }
         if let Some(r) = s.route_table_range {
-            ctx.ensure(r.min >= 1 && r.min <= r.max && r.max <= 250, "spec.routeTableRange", || {
-                "must be a range of route table indices within 1..250".to_string()
-            })?;
+            ctx.ensure(
+                r.min >= 1 && r.min <= r.max && r.max <= 250,
+                "spec.routeTableRange",
+                || "must be a range of route table indices within 1..250".to_string(),
+            )?;
         }
         for (i, r) in s.route_table_ranges.iter().flatten().enumerate() {
-            ctx.ensure(r.min >= 1 && r.min <= r.max, &format!("spec.routeTableRanges[{i}]"), || {
-                format!("{}-{} is not a range with 1 <= min <= max", r.min, r.max)
-            })?;
+            ctx.ensure(
+                r.min >= 1 && r.min <= r.max,
+                &format!("spec.routeTableRanges[{i}]"),
+                || format!("{}-{} is not a range with 1 <= min <= max", r.min, r.max),
+            )?;
         }
         if let Some(name) = &s.wireguard_interface_name {
-            ctx.ensure(check::is_interface_name(name), "spec.wireguardInterfaceName", || {
-                format!("\"{name}\" is not a valid interface name")
-            })?;
+            ctx.ensure(
+                check::is_interface_name(name),
+                "spec.wireguardInterfaceName",
+                || format!("\"{name}\" is not a valid interface name"),
+            )?;
         }
         Ok(())
     }

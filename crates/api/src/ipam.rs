@@ -22,7 +22,11 @@ pub struct IPReservation {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IPReservationSpec {
-    #[serde(default, rename = "reservedCIDRs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "reservedCIDRs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub reserved_cidrs: Vec<String>,
 }
 

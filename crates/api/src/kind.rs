@@ -161,7 +161,10 @@ mod tests {
         assert_eq!(Kind::from_alias("hep"), Some(Kind::HostEndpoint));
         assert_eq!(Kind::from_alias("policies"), Some(Kind::NetworkPolicy));
         assert_eq!(Kind::from_alias("bgpconfig"), Some(Kind::BGPConfiguration));
-        assert_eq!(Kind::from_alias("networkpolicies"), Some(Kind::NetworkPolicy));
+        assert_eq!(
+            Kind::from_alias("networkpolicies"),
+            Some(Kind::NetworkPolicy)
+        );
         assert_eq!(Kind::from_alias("tiers"), Some(Kind::Tier));
         assert_eq!(Kind::from_alias("nope"), None);
     }
@@ -178,10 +181,18 @@ mod tests {
 
     #[test]
     fn namespaced_kinds() {
-        let ns: Vec<Kind> = Kind::all().iter().copied().filter(|k| k.namespaced()).collect();
+        let ns: Vec<Kind> = Kind::all()
+            .iter()
+            .copied()
+            .filter(|k| k.namespaced())
+            .collect();
         assert_eq!(
             ns,
-            vec![Kind::NetworkPolicy, Kind::NetworkSet, Kind::WorkloadEndpoint]
+            vec![
+                Kind::NetworkPolicy,
+                Kind::NetworkSet,
+                Kind::WorkloadEndpoint
+            ]
         );
     }
 }

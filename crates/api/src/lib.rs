@@ -51,7 +51,10 @@ pub use felix::{
     FelixConfiguration, FelixConfigurationSpec, IptablesBackend, NatOutgoingExclusions,
     NftablesMode, ProtoPort, RouteTableRange, ServiceLoopPrevention,
 };
-pub use ipam::{IPAMConfiguration, IPAMConfigurationSpec, IPReservation, IPReservationSpec, VmAddressPersistence};
+pub use ipam::{
+    IPAMConfiguration, IPAMConfigurationSpec, IPReservation, IPReservationSpec,
+    VmAddressPersistence,
+};
 pub use ippool::{
     check_pool_overlap, AllowedUse, AssignmentMode, Condition, EncapMode, IPPool, IPPoolSpec,
     IPPoolStatus,

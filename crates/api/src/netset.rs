@@ -58,7 +58,11 @@ impl NetworkSet {
     }
 
     pub(crate) fn validate(&self) -> Check {
-        validate_set(&Ctx::new(Kind::NetworkSet, &self.metadata), &self.metadata, &self.spec)
+        validate_set(
+            &Ctx::new(Kind::NetworkSet, &self.metadata),
+            &self.metadata,
+            &self.spec,
+        )
     }
 }
 

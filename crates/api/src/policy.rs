@@ -194,9 +194,11 @@ fn policy_name(ctx: &Ctx, name: &str, allow_knp: bool) -> Check {
 }
 
 fn tier_ref(ctx: &Ctx, tier: &str) -> Check {
-    ctx.ensure(tier.is_empty() || check::is_dns_label(tier), "spec.tier", || {
-        format!("\"{tier}\" is not a valid tier name")
-    })
+    ctx.ensure(
+        tier.is_empty() || check::is_dns_label(tier),
+        "spec.tier",
+        || format!("\"{tier}\" is not a valid tier name"),
+    )
 }
 
 fn unique_types(ctx: &Ctx, types: &[PolicyType]) -> Check {
@@ -281,9 +283,11 @@ impl GlobalNetworkPolicy {
         ctx.ensure(!(s.do_not_track && s.pre_dnat), "spec.preDNAT", || {
             "preDNAT and doNotTrack cannot both be true".to_string()
         })?;
-        ctx.ensure(!s.do_not_track || s.apply_on_forward, "spec.applyOnForward", || {
-            "doNotTrack requires applyOnForward: true".to_string()
-        })?;
+        ctx.ensure(
+            !s.do_not_track || s.apply_on_forward,
+            "spec.applyOnForward",
+            || "doNotTrack requires applyOnForward: true".to_string(),
+        )?;
         if s.pre_dnat {
             ctx.ensure(s.apply_on_forward, "spec.applyOnForward", || {
                 "preDNAT requires applyOnForward: true".to_string()
@@ -334,7 +338,9 @@ impl Tier {
         let ctx = Ctx::new(Kind::Tier, &self.metadata);
         let name = &self.metadata.name;
         ctx.ensure(check::is_dns_label(name), "metadata.name", || {
-            format!("\"{name}\" must consist of lower case alphanumeric characters or '-' (at most 63)")
+            format!(
+                "\"{name}\" must consist of lower case alphanumeric characters or '-' (at most 63)"
+            )
         })?;
         if let Some(a) = self.spec.default_action {
             ctx.ensure(
@@ -344,7 +350,9 @@ impl Tier {
             )?;
         }
         if let Some(o) = self.spec.order {
-            ctx.ensure(o.is_finite(), "spec.order", || "must be a finite number".to_string())?;
+            ctx.ensure(o.is_finite(), "spec.order", || {
+                "must be a finite number".to_string()
+            })?;
         }
         let builtin = BUILTIN_TIERS.iter().find(|(n, _, _)| n == name);
         if let (Some((_, want, _)), Some(o)) = (builtin, self.spec.order) {

@@ -125,9 +125,11 @@ impl Resource {
         let ctx = Ctx::new(kind, meta);
         let ns = meta.namespace.as_deref().unwrap_or("");
         if kind.namespaced() {
-            ctx.ensure(ns.is_empty() || check::is_dns_label(ns), "metadata.namespace", || {
-                format!("\"{ns}\" is not a valid namespace name")
-            })?;
+            ctx.ensure(
+                ns.is_empty() || check::is_dns_label(ns),
+                "metadata.namespace",
+                || format!("\"{ns}\" is not a valid namespace name"),
+            )?;
         } else {
             ctx.ensure(ns.is_empty(), "metadata.namespace", || {
                 format!("{kind} is not namespaced, but namespace \"{ns}\" was given")
@@ -181,14 +183,21 @@ impl Resource {
 
 /// Decodes one object found in document `document`; `prefix` is prepended to error
 /// paths (e.g. `items[2].` for list members).
-pub(crate) fn from_json_document(v: Value, document: usize, prefix: &str) -> Result<Resource, Error> {
+pub(crate) fn from_json_document(
+    v: Value,
+    document: usize,
+    prefix: &str,
+) -> Result<Resource, Error> {
     let err = |path: &str, message: String| Error::Decode {
         document,
         path: format!("{prefix}{path}"),
         message,
     };
     let Value::Object(mut obj) = v else {
-        return Err(err("", format!("expected an object, found {}", type_name(&v))));
+        return Err(err(
+            "",
+            format!("expected an object, found {}", type_name(&v)),
+        ));
     };
     match obj.remove("apiVersion") {
         Some(Value::String(a)) if a == API_VERSION => {}
@@ -199,16 +208,37 @@ pub(crate) fn from_json_document(v: Value, document: usize, prefix: &str) -> Res
             ))
         }
         Some(other) => {
-            return Err(err("apiVersion", format!("expected a string, found {}", type_name(&other))))
+            return Err(err(
+                "apiVersion",
+                format!("expected a string, found {}", type_name(&other)),
+            ))
         }
-        None => return Err(err("apiVersion", format!("missing; expected \"{API_VERSION}\""))),
+        None => {
+            return Err(err(
+                "apiVersion",
+                format!("missing; expected \"{API_VERSION}\""),
+            ))
+        }
     }
     let kind = match obj.remove("kind") {
         Some(Value::String(k)) => Kind::from_kind_name(&k).ok_or_else(|| {
-            err("kind", format!("unknown kind \"{k}\", expected one of {}", kind_list()))
+            err(
+                "kind",
+                format!("unknown kind \"{k}\", expected one of {}", kind_list()),
+            )
         })?,
-        Some(other) => return Err(err("kind", format!("expected a string, found {}", type_name(&other)))),
-        None => return Err(err("kind", format!("missing; expected one of {}", kind_list()))),
+        Some(other) => {
+            return Err(err(
+                "kind",
+                format!("expected a string, found {}", type_name(&other)),
+            ))
+        }
+        None => {
+            return Err(err(
+                "kind",
+                format!("missing; expected one of {}", kind_list()),
+            ))
+        }
     };
     let body = Value::Object(obj);
     let de = |v: Value| -> Result<Resource, (String, String)> {
@@ -266,7 +296,11 @@ pub(crate) fn tidy_message(msg: &str) -> String {
 }
 
 fn kind_list() -> String {
-    Kind::all().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+    Kind::all()
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {

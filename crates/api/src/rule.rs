@@ -206,7 +206,10 @@ pub(crate) fn validate_rules(
     scope: Scope,
 ) -> Check {
     ctx.ensure(rules.len() <= MAX_RULES, field, || {
-        format!("{} rules is more than the maximum of {MAX_RULES}", rules.len())
+        format!(
+            "{} rules is more than the maximum of {MAX_RULES}",
+            rules.len()
+        )
     })?;
     for (i, r) in rules.iter().enumerate() {
         validate_rule(ctx, &format!("{field}[{i}]"), r, dir, scope)?;
@@ -301,7 +304,10 @@ const HTTP_METHODS: &[&str] = &[
 
 fn validate_http(ctx: &Ctx, field: &str, r: &Rule, http: &HttpMatch, dir: Direction) -> Check {
     ctx.ensure(r.action == Action::Allow, field, || {
-        format!("HTTP match is only allowed on Allow rules, not {}", r.action)
+        format!(
+            "HTTP match is only allowed on Allow rules, not {}",
+            r.action
+        )
     })?;
     ctx.ensure(dir == Direction::Ingress, field, || {
         "HTTP match is not allowed in egress rules".to_string()
@@ -317,16 +323,22 @@ fn validate_http(ctx: &Ctx, field: &str, r: &Rule, http: &HttpMatch, dir: Direct
             &format!("{field}.methods[{i}]"),
             || format!("unknown HTTP method \"{m}\""),
         )?;
-        ctx.ensure(!http.methods[..i].contains(m), &format!("{field}.methods[{i}]"), || {
-            format!("HTTP method \"{m}\" listed more than once")
-        })?;
+        ctx.ensure(
+            !http.methods[..i].contains(m),
+            &format!("{field}.methods[{i}]"),
+            || format!("HTTP method \"{m}\" listed more than once"),
+        )?;
     }
     for (i, p) in http.paths.iter().enumerate() {
         let at = format!("{field}.paths[{i}]");
         ctx.ensure(p.exact.is_empty() != p.prefix.is_empty(), &at, || {
             "exactly one of exact or prefix must be set".to_string()
         })?;
-        let path = if p.exact.is_empty() { &p.prefix } else { &p.exact };
+        let path = if p.exact.is_empty() {
+            &p.prefix
+        } else {
+            &p.exact
+        };
         ctx.ensure(path.starts_with('/'), &at, || {
             format!("HTTP path \"{path}\" must start with '/'")
         })?;
@@ -340,7 +352,10 @@ fn validate_rule_nets(ctx: &Ctx, at: &str, r: &Rule) -> Check {
         for (name, nets) in [("nets", &e.nets), ("notNets", &e.not_nets)] {
             let field = format!("{at}.{side}.{name}");
             ctx.ensure(nets.len() <= MAX_NETS, &field, || {
-                format!("{} entries is more than the maximum of {MAX_NETS}", nets.len())
+                format!(
+                    "{} entries is more than the maximum of {MAX_NETS}",
+                    nets.len()
+                )
             })?;
             for (i, n) in nets.iter().enumerate() {
                 let f = format!("{field}[{i}]");
@@ -381,16 +396,23 @@ fn validate_entity(ctx: &Ctx, at: &str, e: &EntityRule, scope: Scope) -> Check {
     for (name, ports) in [("ports", &e.ports), ("notPorts", &e.not_ports)] {
         let field = format!("{at}.{name}");
         ctx.ensure(ports.len() <= MAX_PORTS, &field, || {
-            format!("{} ports is more than the maximum of {MAX_PORTS}", ports.len())
+            format!(
+                "{} ports is more than the maximum of {MAX_PORTS}",
+                ports.len()
+            )
         })?;
         for (i, p) in ports.iter().enumerate() {
             match p {
-                Port::Range { min, max } => ctx.ensure(min <= max, &format!("{field}[{i}]"), || {
-                    format!("port range minimum {min} is greater than maximum {max}")
-                })?,
-                Port::Named(n) => ctx.ensure(check::is_port_name(n), &format!("{field}[{i}]"), || {
-                    format!("\"{n}\" is not a valid port name")
-                })?,
+                Port::Range { min, max } => {
+                    ctx.ensure(min <= max, &format!("{field}[{i}]"), || {
+                        format!("port range minimum {min} is greater than maximum {max}")
+                    })?
+                }
+                Port::Named(n) => {
+                    ctx.ensure(check::is_port_name(n), &format!("{field}[{i}]"), || {
+                        format!("\"{n}\" is not a valid port name")
+                    })?
+                }
             }
         }
     }
@@ -420,9 +442,11 @@ fn validate_entity(ctx: &Ctx, at: &str, e: &EntityRule, scope: Scope) -> Check {
             return Err(ctx.fail(&field, format!("services cannot be combined with {name}")));
         }
         if scope == Scope::Global {
-            ctx.ensure(!svc.namespace.is_empty(), &format!("{field}.namespace"), || {
-                "must specify a namespace in a global policy".to_string()
-            })?;
+            ctx.ensure(
+                !svc.namespace.is_empty(),
+                &format!("{field}.namespace"),
+                || "must specify a namespace in a global policy".to_string(),
+            )?;
         }
     }
     Ok(())
@@ -431,9 +455,11 @@ fn validate_entity(ctx: &Ctx, at: &str, e: &EntityRule, scope: Scope) -> Check {
 fn validate_services_placement(ctx: &Ctx, at: &str, r: &Rule, dir: Direction) -> Check {
     match dir {
         Direction::Egress => {
-            ctx.ensure(r.source.services.is_none(), &format!("{at}.source.services"), || {
-                "not allowed in egress rule source".to_string()
-            })?;
+            ctx.ensure(
+                r.source.services.is_none(),
+                &format!("{at}.source.services"),
+                || "not allowed in egress rule source".to_string(),
+            )?;
             let d = &r.destination;
             ctx.ensure(
                 d.services.is_none() || (d.ports.is_empty() && d.not_ports.is_empty()),

@@ -190,7 +190,7 @@ impl ResourceClient {
         resource.apply_defaults();
         resource.validate()?;
         let id = ResourceId::of(&resource);
-        self.check_references(&resource, &id).await?;
+        self.check_references(&resource).await?;
         let meta = resource.metadata_mut();
         meta.uid = Some(uuid::Uuid::new_v4().to_string());
         meta.creation_timestamp = Some(rfc3339_now());
@@ -231,7 +231,7 @@ impl ResourceClient {
         }
         resource.apply_defaults();
         resource.validate()?;
-        self.check_references(&resource, &id).await?;
+        self.check_references(&resource).await?;
         let kept = current.metadata();
         let (uid, created) = (kept.uid.clone(), kept.creation_timestamp.clone());
         let meta = resource.metadata_mut();
@@ -302,7 +302,7 @@ impl ResourceClient {
 
     /// Rules that need other resources: enabled pools must not overlap other pools, and a
     /// policy's tier must exist.
-    async fn check_references(&self, resource: &Resource, id: &ResourceId) -> Result<()> {
+    async fn check_references(&self, resource: &Resource) -> Result<()> {
         match resource {
             Resource::IPPool(pool) => {
                 // The pool's own stored version (same name) is skipped by the check.
