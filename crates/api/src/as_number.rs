@@ -56,8 +56,10 @@ impl<'de> Deserialize<'de> for AsNumber {
                     .map_err(|_| E::custom(format!("AS number {v} is not in 0..4294967295")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<AsNumber, E> {
-                // YAML reads an unquoted `1.10` as a float; recover the asdot text.
-                AsNumber::parse(&v.to_string()).map_err(E::custom)
+                // An unquoted `1.10` reads as the float 1.1, losing the low half; refuse it.
+                Err(E::custom(format!(
+                    "AS number {v} looks like an unquoted asdot value; quote it, e.g. \"1.10\""
+                )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AsNumber, E> {
                 AsNumber::parse(v).map_err(E::custom)

@@ -37,14 +37,23 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
             docs.push(Value::Null);
             continue;
         }
-        let v: Value = serde_saphyr::from_str(&chunk).map_err(|e| Error::Decode {
+        let v = parse_yaml_value(&chunk).map_err(|message| Error::Decode {
             document: index + 1,
             path: String::new(),
-            message: format!("invalid YAML: {}", one_line(&e.to_string())),
+            message,
         })?;
         docs.push(v);
     }
     Ok(docs)
+}
+
+/// Parses one YAML document into a JSON value with YAML 1.2 core scalars: only
+/// `true`/`false` are booleans, so names like `n`, `no` or `on` stay strings (as they do
+/// when Kubernetes decodes them into string fields). The error is one line.
+pub(crate) fn parse_yaml_value(doc: &str) -> Result<Value, String> {
+    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
+    serde_saphyr::from_str_with_options(doc, options)
+        .map_err(|e| format!("invalid YAML: {}", one_line(&e.to_string())))
 }
 
 /// Splits YAML text at `---` document markers (a line that is `---`, possibly followed by

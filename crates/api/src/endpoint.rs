@@ -202,20 +202,20 @@ pub fn workload_endpoint_name(
 /// Splits a workload endpoint name back into its segments (single `-` separates, `--` is a
 /// literal dash).
 pub fn split_workload_endpoint_name(name: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
+    let mut parts = Vec::new();
+    let mut current = String::new();
     let mut chars = name.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '-' {
-            if chars.peek() == Some(&'-') {
+        match (c, chars.peek()) {
+            ('-', Some('-')) => {
                 chars.next();
-                parts.last_mut().map(|p| p.push('-'));
-            } else {
-                parts.push(String::new());
+                current.push('-');
             }
-        } else {
-            parts.last_mut().map(|p| p.push(c));
+            ('-', _) => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
         }
     }
+    parts.push(current);
     parts
 }
 

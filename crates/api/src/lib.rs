@@ -30,6 +30,7 @@ mod protocol;
 mod resource;
 mod rule;
 mod skip;
+mod v1;
 
 pub use as_number::AsNumber;
 pub use bgp::{
@@ -78,6 +79,7 @@ pub use rule::{
     Action, EntityRule, HttpMatch, HttpPath, IcmpFields, Rule, RuleMetadata, ServiceAccountMatch,
     ServiceMatch,
 };
+pub use v1::convert_v1;
 
 /// The API group and version every resource carries.
 pub const API_VERSION: &str = "projectcalico.org/v3";

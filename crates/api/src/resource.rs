@@ -190,7 +190,11 @@ pub(crate) fn from_json_document(
 ) -> Result<Resource, Error> {
     let err = |path: &str, message: String| Error::Decode {
         document,
-        path: format!("{prefix}{path}"),
+        path: if path.is_empty() {
+            prefix.trim_end_matches('.').to_string()
+        } else {
+            format!("{prefix}{path}")
+        },
         message,
     };
     let Value::Object(mut obj) = v else {

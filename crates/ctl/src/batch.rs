@@ -105,7 +105,7 @@ pub async fn run(
     };
     for entry in entries {
         let resource = match entry {
-            Entry::Resource(r) => r,
+            Entry::Resource(r) => *r,
             Entry::Invalid(message) => {
                 outcome.errors.push((None, message));
                 continue;
@@ -146,7 +146,12 @@ async fn execute(
     };
     match (action, result) {
         (Action::Create { skip_exists: true }, Err(StoreError::AlreadyExists { .. }))
-        | (Action::Delete { skip_not_exists: true }, Err(StoreError::NotFound { .. })) => Ok(()),
+        | (
+            Action::Delete {
+                skip_not_exists: true,
+            },
+            Err(StoreError::NotFound { .. }),
+        ) => Ok(()),
         (_, result) => result.map_err(|e| e.to_string()),
     }
 }
@@ -217,7 +222,10 @@ fn report(action: Action, outcome: &Outcome) -> Result<()> {
     };
     let is_delete = matches!(action, Action::Delete { .. });
     if outcome.handled > 0 && (outcome.errors.is_empty() || is_delete) {
-        println!("Successfully {past} {}", counted(outcome.handled, "resource(s)"));
+        println!(
+            "Successfully {past} {}",
+            counted(outcome.handled, "resource(s)")
+        );
     } else if outcome.handled > 0 {
         println!(
             "Partial success: {past} the first {} out of {}:",
@@ -257,7 +265,10 @@ mod tests {
         let np = Kind::NetworkPolicy;
         assert_eq!(place_namespace(np, None, None), Ok(Some("default".into())));
         assert_eq!(place_namespace(np, None, Some("a")), Ok(Some("a".into())));
-        assert_eq!(place_namespace(np, Some("a"), Some("a")), Ok(Some("a".into())));
+        assert_eq!(
+            place_namespace(np, Some("a"), Some("a")),
+            Ok(Some("a".into()))
+        );
         assert_eq!(
             place_namespace(np, Some("a"), Some("b")),
             Err("resource namespace does not match client namespace. a != b".into())

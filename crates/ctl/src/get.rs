@@ -24,11 +24,12 @@ fn parse_output(spec: &str) -> Result<Output> {
     Ok(match spec {
         "ps" => Output::Table(Layout::Ps),
         "wide" => Output::Table(Layout::Wide),
-        "yaml" => Output::Structured(Format::Yaml),
+        "yaml" | "yml" => Output::Structured(Format::Yaml),
         "json" => Output::Structured(Format::Json),
-        other => match other.strip_prefix("custom-columns=") {
-            Some(cols) if !cols.is_empty() => Output::Table(Layout::Custom(
-                cols.split(',').map(|c| c.trim().to_string()).collect(),
+        other => match other.strip_prefix("custom-columns") {
+            Some("" | "=") => return Err(anyhow!("need to specify at least one column")),
+            Some(cols) if cols.starts_with('=') => Output::Table(Layout::Custom(
+                cols[1..].split(',').map(str::to_string).collect(),
             )),
             _ => return Err(anyhow!("unrecognized output format '{other}'")),
         },
@@ -57,9 +58,7 @@ pub async fn run(client: &ResourceClient, args: GetArgs) -> Result<()> {
     }
     let mut errors = Vec::new();
     let queries = match (&args.filename, &args.kind) {
-        (Some(file), _) => {
-            file_queries(file, &args, &mut errors)?
-        }
+        (Some(file), _) => file_queries(file, &args, &mut errors)?,
         (None, Some(kind)) => vec![arg_query(parse_kind(kind)?, &args)?],
         (None, None) => return Err(anyhow!("No resources specified")),
     };
@@ -74,7 +73,7 @@ pub async fn run(client: &ResourceClient, args: GetArgs) -> Result<()> {
                 let mut found = Vec::new();
                 for t in targets {
                     match client.get(t.kind, t.namespace.as_deref(), &t.name).await {
-                        Ok(r) => found.push(Found::One(r)),
+                        Ok(r) => found.push(Found::One(Box::new(r))),
                         Err(e) => errors.push(e.to_string()),
                     }
                 }
@@ -135,7 +134,11 @@ fn file_queries(file: &str, args: &GetArgs, errors: &mut Vec<String>) -> Result<
             Entry::Invalid(message) => errors.push(message),
             Entry::Resource(r) => {
                 let meta = r.metadata();
-                match place_namespace(r.kind(), meta.namespace.as_deref(), args.namespace.as_deref()) {
+                match place_namespace(
+                    r.kind(),
+                    meta.namespace.as_deref(),
+                    args.namespace.as_deref(),
+                ) {
                     Ok(namespace) => queries.push(Query::Named(
                         r.kind(),
                         vec![Target {
@@ -156,7 +159,7 @@ fn file_queries(file: &str, args: &GetArgs, errors: &mut Vec<String>) -> Result<
 /// What a query found: a whole list (with the revision it was read at) or single resources.
 enum Found {
     List(Vec<Resource>, i64),
-    One(Resource),
+    One(Box<Resource>),
 }
 
 async fn print_results(

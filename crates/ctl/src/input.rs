@@ -17,7 +17,7 @@ pub struct Source {
 
 /// A resource read from the input, or why a document could not be read.
 pub enum Entry {
-    Resource(Resource),
+    Resource(Box<Resource>),
     Invalid(String),
 }
 
@@ -104,22 +104,17 @@ fn split_documents(text: &str) -> Vec<String> {
 /// Decodes every document of `source`; an undecodable document becomes an `Entry::Invalid`
 /// naming the source and the document number (from 1).
 pub fn decode_source(source: &Source) -> Vec<Entry> {
-    let docs = split_documents(&source.text);
-    let multi = docs.len() > 1;
     let mut entries = Vec::new();
-    for (i, doc) in docs.iter().enumerate() {
+    for (i, doc) in split_documents(&source.text).iter().enumerate() {
         match api::decode_documents(doc) {
-            Ok(resources) => entries.extend(resources.into_iter().map(Entry::Resource)),
+            Ok(resources) => {
+                entries.extend(resources.into_iter().map(|r| Entry::Resource(Box::new(r))))
+            }
             Err(mut e) => {
                 if let api::Error::Decode { document, .. } = &mut e {
                     *document = i + 1;
                 }
-                let place = if multi {
-                    format!("{} (document {} of {})", source.name, i + 1, docs.len())
-                } else {
-                    source.name.clone()
-                };
-                entries.push(Entry::Invalid(format!("{place}: {e}")));
+                entries.push(Entry::Invalid(format!("{}: {e}", source.name)));
             }
         }
     }
@@ -146,7 +141,8 @@ mod tests {
 
     #[test]
     fn splits_yaml_documents_and_drops_empty_ones() {
-        let docs = split_documents("---\na: 1\n--- # two\nb: 2\n---\n# only a comment\n---\nc: 3\n");
+        let docs =
+            split_documents("---\na: 1\n--- # two\nb: 2\n---\n# only a comment\n---\nc: 3\n");
         assert_eq!(docs, vec!["a: 1\n", "b: 2\n", "c: 3\n"]);
     }
 

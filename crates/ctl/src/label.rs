@@ -18,7 +18,8 @@ pub async fn run(client: &ResourceClient, args: LabelArgs) -> Result<()> {
             _ => return Err(anyhow!("invalid label {}", args.label)),
         }
     };
-    let namespace = place_namespace(kind, None, args.namespace.as_deref()).map_err(|e| anyhow!(e))?;
+    let namespace =
+        place_namespace(kind, None, args.namespace.as_deref()).map_err(|e| anyhow!(e))?;
     let mut resource = client
         .get(kind, namespace.as_deref(), name)
         .await

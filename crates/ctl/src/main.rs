@@ -27,7 +27,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let failed = e.use_stderr();
             let _ = e.print();
-            return if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            return if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

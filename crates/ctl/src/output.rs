@@ -74,11 +74,18 @@ mod tests {
 
     #[test]
     fn yaml_keys_are_sorted_and_json_escapes_like_go() {
-        let v = json!({"spec": {"selector": "a == 'x' && b == 'y'"}, "kind": "GlobalNetworkPolicy"});
+        let v =
+            json!({"spec": {"selector": "a == 'x' && b == 'y'"}, "kind": "GlobalNetworkPolicy"});
         let yaml = render(&v, Format::Yaml).unwrap();
-        assert!(yaml.find("kind:").unwrap() < yaml.find("spec:").unwrap(), "{yaml}");
+        assert!(
+            yaml.find("kind:").unwrap() < yaml.find("spec:").unwrap(),
+            "{yaml}"
+        );
         let text = render(&v, Format::Json).unwrap();
-        assert!(text.contains(r#""selector": "a == 'x' \u0026\u0026 b == 'y'""#), "{text}");
+        assert!(
+            text.contains(r#""selector": "a == 'x' \u0026\u0026 b == 'y'""#),
+            "{text}"
+        );
     }
 
     #[test]

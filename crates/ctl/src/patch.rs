@@ -13,7 +13,8 @@ use crate::get::parse_kind;
 pub async fn run(client: &ResourceClient, args: PatchArgs) -> Result<()> {
     let kind = parse_kind(&args.kind)?;
     let patch = parse_patch(&args.patch)?;
-    let namespace = place_namespace(kind, None, args.namespace.as_deref()).map_err(|e| anyhow!(e))?;
+    let namespace =
+        place_namespace(kind, None, args.namespace.as_deref()).map_err(|e| anyhow!(e))?;
     let hit = |e: String| anyhow!("Hit error: {e}");
     let current = client
         .get(kind, namespace.as_deref(), &args.name)
@@ -25,7 +26,9 @@ pub async fn run(client: &ResourceClient, args: PatchArgs) -> Result<()> {
         .map_err(|e| hit(format!("creating resource from patched data: {e}")))?;
     let (old, new) = (current.metadata(), patched.metadata());
     if patched.kind() != kind || new.name != old.name || new.namespace != old.namespace {
-        return Err(hit("a patch may not change the kind, name or namespace".to_string()));
+        return Err(hit(
+            "a patch may not change the kind, name or namespace".to_string()
+        ));
     }
     client
         .update(patched)
@@ -72,16 +75,40 @@ mod tests {
     fn rfc7386_examples() {
         let cases = [
             (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
             (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (json!({"a": "b", "b": "c"}), json!({"a": null}), json!({"b": "c"})),
+            (
+                json!({"a": "b", "b": "c"}),
+                json!({"a": null}),
+                json!({"b": "c"}),
+            ),
             (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
-            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
             (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
             (json!({"a": "b"}), json!(["c"]), json!(["c"])),
-            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
-            (json!([1, 2]), json!({"a": "b", "c": null}), json!({"a": "b"})),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
         ];
         for (mut target, patch, want) in cases {
             merge(&mut target, &patch);
@@ -91,7 +118,13 @@ mod tests {
 
     #[test]
     fn patch_text_may_be_yaml() {
-        assert_eq!(parse_patch("{\"spec\":{\"disabled\":true}}").unwrap(), json!({"spec": {"disabled": true}}));
-        assert_eq!(parse_patch("spec:\n  disabled: true\n").unwrap(), json!({"spec": {"disabled": true}}));
+        assert_eq!(
+            parse_patch("{\"spec\":{\"disabled\":true}}").unwrap(),
+            json!({"spec": {"disabled": true}})
+        );
+        assert_eq!(
+            parse_patch("spec:\n  disabled: true\n").unwrap(),
+            json!({"spec": {"disabled": true}})
+        );
     }
 }

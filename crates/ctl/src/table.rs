@@ -22,18 +22,54 @@ pub struct TableContext {
 }
 
 /// Columns of `kind`: (every heading the kind knows, ps headings, wide headings).
-fn headings(kind: Kind) -> (&'static [&'static str], &'static [&'static str], &'static [&'static str]) {
+fn headings(
+    kind: Kind,
+) -> (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+) {
     match kind {
         Kind::IPPool => (
-            &["NAME", "CIDR", "NAT", "IPIPMODE", "VXLANMODE", "DISABLED", "DISABLEBGPEXPORT", "SELECTOR", "ASSIGNMENTMODE"],
+            &[
+                "NAME",
+                "CIDR",
+                "NAT",
+                "IPIPMODE",
+                "VXLANMODE",
+                "DISABLED",
+                "DISABLEBGPEXPORT",
+                "SELECTOR",
+                "ASSIGNMENTMODE",
+            ],
             &["NAME", "CIDR", "SELECTOR"],
-            &["NAME", "CIDR", "NAT", "IPIPMODE", "VXLANMODE", "DISABLED", "DISABLEBGPEXPORT", "SELECTOR", "ASSIGNMENTMODE"],
+            &[
+                "NAME",
+                "CIDR",
+                "NAT",
+                "IPIPMODE",
+                "VXLANMODE",
+                "DISABLED",
+                "DISABLEBGPEXPORT",
+                "SELECTOR",
+                "ASSIGNMENTMODE",
+            ],
         ),
         Kind::IPReservation => (&["NAME", "CIDRS"], &["NAME"], &["NAME", "CIDRS"]),
         Kind::IPAMConfiguration => (
-            &["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS", "MAXBLOCKSPERHOST"],
+            &[
+                "NAME",
+                "STRICTAFFINITY",
+                "AUTOALLOCATEBLOCKS",
+                "MAXBLOCKSPERHOST",
+            ],
             &["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS"],
-            &["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS", "MAXBLOCKSPERHOST"],
+            &[
+                "NAME",
+                "STRICTAFFINITY",
+                "AUTOALLOCATEBLOCKS",
+                "MAXBLOCKSPERHOST",
+            ],
         ),
         Kind::BGPConfiguration => {
             const H: &[&str] = &["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"];
@@ -43,7 +79,11 @@ fn headings(kind: Kind) -> (&'static [&'static str], &'static [&'static str], &'
             const H: &[&str] = &["NAME", "PEERIP", "NODE", "ASN"];
             (H, H, H)
         }
-        Kind::Node => (&["NAME", "ASN", "IPV4", "IPV6"], &["NAME"], &["NAME", "ASN", "IPV4", "IPV6"]),
+        Kind::Node => (
+            &["NAME", "ASN", "IPV4", "IPV6"],
+            &["NAME"],
+            &["NAME", "ASN", "IPV4", "IPV6"],
+        ),
         Kind::Profile => (&["NAME", "LABELS"], &["NAME"], &["NAME", "LABELS"]),
         Kind::NetworkPolicy => (
             &["NAMESPACE", "NAME", "TIER", "ORDER", "SELECTOR"],
@@ -67,37 +107,66 @@ fn headings(kind: Kind) -> (&'static [&'static str], &'static [&'static str], &'
             &["NAME", "NODE", "INTERFACE", "IPS", "PROFILES"],
         ),
         Kind::WorkloadEndpoint => (
-            &["NAMESPACE", "NAME", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "PROFILES", "NATS", "ORCHESTRATOR"],
+            &[
+                "NAMESPACE",
+                "NAME",
+                "WORKLOAD",
+                "NODE",
+                "NETWORKS",
+                "INTERFACE",
+                "PROFILES",
+                "NATS",
+                "ORCHESTRATOR",
+            ],
             &["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
-            &["NAME", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "PROFILES", "NATS"],
+            &[
+                "NAME",
+                "WORKLOAD",
+                "NODE",
+                "NETWORKS",
+                "INTERFACE",
+                "PROFILES",
+                "NATS",
+            ],
         ),
         Kind::FelixConfiguration => (&["NAME"], &["NAME"], &["NAME"]),
         Kind::ClusterInformation => {
-            const H: &[&str] = &["NAME", "CLUSTERGUID", "CLUSTERTYPE", "CALICOVERSION", "DATASTOREREADY"];
+            const H: &[&str] = &[
+                "NAME",
+                "CLUSTERGUID",
+                "CLUSTERTYPE",
+                "CALICOVERSION",
+                "DATASTOREREADY",
+            ];
             (H, H, H)
         }
     }
 }
 
-/// The headings to print for `kind`, with a leading NAMESPACE for namespaced kinds when
-/// `with_namespace`. Unknown custom headings are an error listing the valid ones.
+/// The headings to print for `kind`: ps and wide get a leading NAMESPACE for namespaced kinds
+/// when `with_namespace`; custom columns are exactly those asked for (unknown ones are an
+/// error listing the valid ones).
 pub fn columns(kind: Kind, layout: &Layout, with_namespace: bool) -> Result<Vec<String>> {
     let (known, ps, wide) = headings(kind);
-    let mut cols: Vec<String> = match layout {
-        Layout::Ps => ps.iter().map(|h| h.to_string()).collect(),
-        Layout::Wide => wide.iter().map(|h| h.to_string()).collect(),
-        Layout::Custom(cols) => cols.iter().map(|c| c.to_ascii_uppercase()).collect(),
+    let fixed = match layout {
+        Layout::Ps => ps,
+        Layout::Wide => wide,
+        Layout::Custom(cols) => {
+            if let Some(unknown) = cols.iter().find(|c| !known.contains(&c.as_str())) {
+                return Err(anyhow!(
+                    "Unknown heading {unknown}, valid values are: {}",
+                    known.join(", ")
+                ));
+            }
+            return Ok(cols.clone());
+        }
     };
-    if let Some(unknown) = cols.iter().find(|c| !known.contains(&c.as_str())) {
-        return Err(anyhow!(
-            "Unknown heading {unknown}, valid values are: {}",
-            known.join(", ")
-        ));
-    }
-    if with_namespace && kind.namespaced() && !cols.iter().any(|c| c == "NAMESPACE") {
-        cols.insert(0, "NAMESPACE".to_string());
-    }
-    Ok(cols)
+    let namespace = (with_namespace && kind.namespaced()).then_some("NAMESPACE");
+    Ok(namespace
+        .into_iter()
+        .chain(fixed.iter().copied())
+        .map(String::from)
+        .collect())
 }
 
 /// Renders one table: the headings row, then one row per resource (given as JSON).
@@ -223,7 +292,10 @@ fn join(v: &Value) -> String {
     match v {
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
         Value::Object(map) => {
-            let mut pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k}={}", text(v))).collect();
+            let mut pairs: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}={}", text(v)))
+                .collect();
             pairs.sort();
             pairs.join(",")
         }
@@ -293,7 +365,10 @@ mod tests {
         assert_eq!(cell(Kind::Node, "ASN", &node, &ctx()), "(64512)");
         let bare = json!({"spec": {}});
         assert_eq!(cell(Kind::Node, "ASN", &bare, &ctx()), "");
-        assert_eq!(cell(Kind::BGPConfiguration, "MESHENABLED", &bare, &ctx()), "-");
+        assert_eq!(
+            cell(Kind::BGPConfiguration, "MESHENABLED", &bare, &ctx()),
+            "-"
+        );
         assert_eq!(cell(Kind::BGPConfiguration, "ASNUMBER", &bare, &ctx()), "-");
         let nets = json!({"spec": {"nets": vec!["10.0.0.0/24"; 10]}});
         let shown = cell(Kind::GlobalNetworkSet, "NETS", &nets, &ctx());
@@ -303,9 +378,16 @@ mod tests {
 
     #[test]
     fn unknown_custom_heading_lists_valid_ones() {
-        let err = columns(Kind::Tier, &Layout::Custom(vec!["NAME".into(), "FOO".into()]), false)
-            .unwrap_err();
-        assert_eq!(err.to_string(), "Unknown heading FOO, valid values are: NAME, ORDER");
+        let err = columns(
+            Kind::Tier,
+            &Layout::Custom(vec!["NAME".into(), "FOO".into()]),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unknown heading FOO, valid values are: NAME, ORDER"
+        );
     }
 
     #[test]

@@ -51,6 +51,9 @@ mod tests {
 
     #[test]
     fn narrow_columns_take_the_minimum_width() {
-        assert_eq!(render(&[row(&["A", ""]), row(&["", "b"])]), "A    \x20    \n     b    \n");
+        assert_eq!(
+            render(&[row(&["A", ""]), row(&["", "b"])]),
+            "A    \x20    \n     b    \n"
+        );
     }
 }

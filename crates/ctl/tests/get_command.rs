@@ -31,14 +31,34 @@ fn ippool_tables() {
         ]
     );
     let custom = ctl.run(&["get", "ippool", "-o", "custom-columns=NAME,NAT"]);
-    assert_eq!(trimmed(custom.ok()), ["NAME                  NAT", "a                     false", "default-ipv4-ippool   true", ""]);
+    assert_eq!(
+        trimmed(custom.ok()),
+        [
+            "NAME                  NAT",
+            "a                     false",
+            "default-ipv4-ippool   true",
+            ""
+        ]
+    );
     let unknown = ctl.run(&["get", "ippool", "-o", "custom-columns=NAME,COLOUR"]);
-    assert!(unknown.failed().starts_with("Unknown heading COLOUR, valid values are: NAME, CIDR,"), "{unknown:?}");
+    assert!(
+        unknown
+            .failed()
+            .starts_with("Unknown heading COLOUR, valid values are: NAME, CIDR,"),
+        "{unknown:?}"
+    );
 
     // Named lookups print one table per resource, and report missing names after.
     let named = ctl.run(&["get", "ippool", "a", "missing"]);
     assert_eq!(named.code, 1);
-    assert_eq!(trimmed(&named.stdout), ["NAME   CIDR          SELECTOR", "a      10.1.0.0/16   all()", ""]);
+    assert_eq!(
+        trimmed(&named.stdout),
+        [
+            "NAME   CIDR          SELECTOR",
+            "a      10.1.0.0/16   all()",
+            ""
+        ]
+    );
     assert_eq!(named.stderr, "resource does not exist: IPPool(missing)\n");
 }
 
@@ -83,7 +103,10 @@ fn node_wide_shows_default_as_in_parentheses() {
     ctl.apply("apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  asNumber: 63400\n");
     let wide = ctl.run(&["get", "nodes", "-o", "wide"]);
     assert!(wide.ok().contains("node1   (63400)"), "{wide:?}");
-    assert_eq!(trimmed(ctl.run(&["get", "node"]).ok()), ["NAME", "node1", "node2", ""]);
+    assert_eq!(
+        trimmed(ctl.run(&["get", "node"]).ok()),
+        ["NAME", "node1", "node2", ""]
+    );
 }
 
 const WEPS: &str = "apiVersion: projectcalico.org/v3
@@ -138,9 +161,14 @@ fn workload_endpoint_tables_with_namespaces() {
         ]
     );
     // Without -n only the default namespace is listed, and without a NAMESPACE column.
-    assert_eq!(trimmed(ctl.run(&["get", "wep"]).ok()), ["WORKLOAD   NODE   NETWORKS   INTERFACE", ""]);
+    assert_eq!(
+        trimmed(ctl.run(&["get", "wep"]).ok()),
+        ["WORKLOAD   NODE   NETWORKS   INTERFACE", ""]
+    );
     let both = ctl.run(&["get", "wep", "-A", "-n", "ns1"]);
-    assert!(both.failed().contains("cannot use both --namespace and --all-namespaces"));
+    assert!(both
+        .failed()
+        .contains("cannot use both --namespace and --all-namespaces"));
 }
 
 #[test]
@@ -175,27 +203,56 @@ fn network_policy_tables_with_tiers() {
         &["create", "-f", "-"],
         "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: g\nspec:\n  tier: nope\n",
     );
-    assert!(missing_tier.failed().contains("tier \"nope\" does not exist"), "{missing_tier:?}");
+    assert!(
+        missing_tier
+            .failed()
+            .contains("tier \"nope\" does not exist"),
+        "{missing_tier:?}"
+    );
     let tiers = ctl.run(&["get", "tier"]);
-    assert_eq!(trimmed(tiers.ok()), ["NAME       ORDER", "security   100", ""]);
+    assert_eq!(
+        trimmed(tiers.ok()),
+        ["NAME       ORDER", "security   100", ""]
+    );
 }
 
 #[test]
 fn yaml_and_json_output_shapes() {
     let ctl = Ctl::new();
-    ctl.apply(&format!("{}---\n{}", pool("a", "10.1.0.0/16"), pool("b", "10.2.0.0/16")));
+    ctl.apply(&format!(
+        "{}---\n{}",
+        pool("a", "10.1.0.0/16"),
+        pool("b", "10.2.0.0/16")
+    ));
 
     let one = ctl.run(&["get", "ippool", "a", "-o", "yaml"]);
     let one = one.ok();
-    assert!(one.starts_with("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n"), "{one}");
-    for field in ["creationTimestamp:", "name: a", "resourceVersion:", "uid:", "cidr: 10.1.0.0/16"] {
+    assert!(
+        one.starts_with("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n"),
+        "{one}"
+    );
+    for field in [
+        "creationTimestamp:",
+        "name: a",
+        "resourceVersion:",
+        "uid:",
+        "cidr: 10.1.0.0/16",
+    ] {
         assert!(one.contains(field), "{field} in {one}");
     }
 
-    let list: serde_json::Value = serde_json::from_str(ctl.run(&["get", "ippool", "-o", "json"]).ok()).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(ctl.run(&["get", "ippool", "-o", "json"]).ok()).unwrap();
     assert_eq!(list["kind"], "IPPoolList");
     assert_eq!(list["apiVersion"], "projectcalico.org/v3");
-    assert!(list["metadata"]["resourceVersion"].as_str().unwrap().parse::<i64>().unwrap() > 0);
+    assert!(
+        list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["kind"], "IPPool");
@@ -203,8 +260,14 @@ fn yaml_and_json_output_shapes() {
 
     let yaml_list = ctl.run(&["get", "ippool", "-o", "yaml"]);
     let yaml_list = yaml_list.ok();
-    assert!(yaml_list.starts_with("apiVersion: projectcalico.org/v3\nitems:\n"), "{yaml_list}");
-    assert!(yaml_list.contains("kind: IPPoolList\nmetadata:\n  resourceVersion:"), "{yaml_list}");
+    assert!(
+        yaml_list.starts_with("apiVersion: projectcalico.org/v3\nitems:\n"),
+        "{yaml_list}"
+    );
+    assert!(
+        yaml_list.contains("kind: IPPoolList\nmetadata:\n  resourceVersion:"),
+        "{yaml_list}"
+    );
 
     let two: serde_json::Value =
         serde_json::from_str(ctl.run(&["get", "ippool", "a", "b", "-o", "json"]).ok()).unwrap();
@@ -213,7 +276,12 @@ fn yaml_and_json_output_shapes() {
 
     let exported = ctl.run(&["get", "ippool", "a", "-o", "yaml", "--export"]);
     let exported = exported.ok();
-    assert!(!exported.contains("resourceVersion") && !exported.contains("uid") && !exported.contains("creationTimestamp"), "{exported}");
+    assert!(
+        !exported.contains("resourceVersion")
+            && !exported.contains("uid")
+            && !exported.contains("creationTimestamp"),
+        "{exported}"
+    );
 
     let bad = ctl.run(&["get", "ippool", "-o", "xml"]);
     assert!(bad.failed().contains("unrecognized output format 'xml'"));
@@ -224,24 +292,42 @@ fn yaml_and_json_round_trip_through_apply() {
     let ctl = Ctl::new();
     ctl.apply(WEPS);
     ctl.apply(&pool("a", "10.1.0.0/16"));
-    for args in [&["get", "ippool", "-o", "yaml"][..], &["get", "wep", "-A", "-o", "yaml"][..]] {
+    for args in [
+        &["get", "ippool", "-o", "yaml"][..],
+        &["get", "wep", "-A", "-o", "yaml"][..],
+    ] {
         let before = ctl.run(args).ok().to_string();
         let applied = ctl.run_stdin(&["apply", "-f", "-"], &before);
-        assert!(applied.ok().starts_with("Successfully applied"), "{applied:?}");
+        assert!(
+            applied.ok().starts_with("Successfully applied"),
+            "{applied:?}"
+        );
         let after = ctl.run(args).ok().to_string();
         assert_ne!(before, after, "resourceVersions moved on");
         let strip = |t: &str| -> Vec<String> {
-            t.lines().filter(|l| !l.contains("resourceVersion")).map(String::from).collect()
+            t.lines()
+                .filter(|l| !l.contains("resourceVersion"))
+                .map(String::from)
+                .collect()
         };
         assert_eq!(strip(&before), strip(&after));
     }
-    let json = ctl.run(&["get", "ippool", "a", "-o", "json"]).ok().to_string();
+    let json = ctl
+        .run(&["get", "ippool", "a", "-o", "json"])
+        .ok()
+        .to_string();
     let applied = ctl.run_stdin(&["apply", "-f", "-"], &json);
-    assert_eq!(applied.ok(), "Successfully applied 1 'IPPool' resource(s)\n");
+    assert_eq!(
+        applied.ok(),
+        "Successfully applied 1 'IPPool' resource(s)\n"
+    );
     let after: serde_json::Value =
         serde_json::from_str(ctl.run(&["get", "ippool", "a", "-o", "json"]).ok()).unwrap();
     let before: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(after["spec"], before["spec"]);
     assert_eq!(after["metadata"]["uid"], before["metadata"]["uid"]);
-    assert_ne!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+    assert_ne!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
 }

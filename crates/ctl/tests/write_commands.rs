@@ -9,18 +9,35 @@ use common::{pool, Ctl};
 #[test]
 fn create_reports_count_and_kind_then_refuses_duplicates() {
     let ctl = Ctl::new();
-    let file = ctl.file("pools.yaml", &format!("{}---\n{}", pool("p1", "10.1.0.0/16"), pool("p2", "10.2.0.0/16")));
+    let file = ctl.file(
+        "pools.yaml",
+        &format!(
+            "{}---\n{}",
+            pool("p1", "10.1.0.0/16"),
+            pool("p2", "10.2.0.0/16")
+        ),
+    );
     let out = ctl.run(&["create", "-f", &file]);
     assert_eq!(out.ok(), "Successfully created 2 'IPPool' resource(s)\n");
 
     let again = ctl.run(&["create", "-f", &file]);
     let err = again.failed();
-    assert!(err.contains("Failed to create 'IPPool' resource: [resource already exists: IPPool(p1)]"), "{err}");
+    assert!(
+        err.contains("Failed to create 'IPPool' resource: [resource already exists: IPPool(p1)]"),
+        "{err}"
+    );
     assert!(err.contains("resource already exists: IPPool(p2)"), "{err}");
-    assert_eq!(err.lines().count(), 2, "one line per failed resource: {err}");
+    assert_eq!(
+        err.lines().count(),
+        2,
+        "one line per failed resource: {err}"
+    );
 
     let skipped = ctl.run(&["create", "--skip-exists", "-f", &file]);
-    assert_eq!(skipped.ok(), "Successfully created 2 'IPPool' resource(s)\n");
+    assert_eq!(
+        skipped.ok(),
+        "Successfully created 2 'IPPool' resource(s)\n"
+    );
 }
 
 #[test]
@@ -46,13 +63,23 @@ fn apply_reports_the_bad_document_and_applies_the_others() {
     let out = ctl.run(&["apply", "-f", &file]);
     let err = out.failed();
     assert!(err.contains("document 2"), "{err}");
-    assert!(!err.contains("document 1") && !err.contains("document 3"), "{err}");
+    assert!(
+        !err.contains("document 1") && !err.contains("document 3"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(out.stdout.starts_with("Partial success: applied the first 2 out of 3 'IPPool' resources:"), "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("Partial success: applied the first 2 out of 3 'IPPool' resources:"),
+        "{out:?}"
+    );
 
     let listed = ctl.run(&["get", "ippools"]);
     let listed = listed.ok();
-    assert!(listed.contains("p1") && listed.contains("p3") && !listed.contains("p2"), "{listed}");
+    assert!(
+        listed.contains("p1") && listed.contains("p3") && !listed.contains("p2"),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -60,7 +87,10 @@ fn invalid_resources_fail_with_their_name() {
     let ctl = Ctl::new();
     let out = ctl.run_stdin(&["create", "-f", "-"], &pool("bad", "10.0.0.1/16"));
     let err = out.failed();
-    assert!(err.starts_with("Failed to create 'IPPool' resource: [IPPool(bad)"), "{err}");
+    assert!(
+        err.starts_with("Failed to create 'IPPool' resource: [IPPool(bad)"),
+        "{err}"
+    );
     assert!(err.contains("spec.cidr"), "{err}");
 }
 
@@ -68,7 +98,12 @@ fn invalid_resources_fail_with_their_name() {
 fn replace_needs_an_existing_resource_and_honours_resource_version() {
     let ctl = Ctl::new();
     let missing = ctl.run_stdin(&["replace", "-f", "-"], &pool("p1", "10.1.0.0/16"));
-    assert!(missing.failed().contains("resource does not exist: IPPool(p1)"), "{missing:?}");
+    assert!(
+        missing
+            .failed()
+            .contains("resource does not exist: IPPool(p1)"),
+        "{missing:?}"
+    );
 
     ctl.apply(&pool("p1", "10.1.0.0/16"));
     let yaml = ctl.run(&["get", "ippool", "p1", "-o", "yaml"]);
@@ -76,7 +111,10 @@ fn replace_needs_an_existing_resource_and_honours_resource_version() {
     assert!(current.contains("resourceVersion:"), "{current}");
 
     // Replace with the current version succeeds and bumps it; the old text is now stale.
-    let changed = current.replace("cidr: 10.1.0.0/16", "cidr: 10.1.0.0/16\n  natOutgoing: true");
+    let changed = current.replace(
+        "cidr: 10.1.0.0/16",
+        "cidr: 10.1.0.0/16\n  natOutgoing: true",
+    );
     let out = ctl.run_stdin(&["replace", "-f", "-"], &changed);
     assert_eq!(out.ok(), "Successfully replaced 1 'IPPool' resource(s)\n");
     let stale = ctl.run_stdin(&["replace", "-f", "-"], &changed);
@@ -84,13 +122,20 @@ fn replace_needs_an_existing_resource_and_honours_resource_version() {
     assert!(err.contains("update conflict: IPPool(p1)"), "{err}");
 
     let wide = ctl.run(&["get", "ippool", "-o", "wide"]);
-    assert!(wide.ok().lines().nth(1).unwrap().contains("true"), "{wide:?}");
+    assert!(
+        wide.ok().lines().nth(1).unwrap().contains("true"),
+        "{wide:?}"
+    );
 }
 
 #[test]
 fn delete_by_name_and_file_with_skip_not_exists() {
     let ctl = Ctl::new();
-    ctl.apply(&format!("{}---\n{}", pool("p1", "10.1.0.0/16"), pool("p2", "10.2.0.0/16")));
+    ctl.apply(&format!(
+        "{}---\n{}",
+        pool("p1", "10.1.0.0/16"),
+        pool("p2", "10.2.0.0/16")
+    ));
 
     let out = ctl.run(&["delete", "ippool", "p1"]);
     assert_eq!(out.ok(), "Successfully deleted 1 'IPPool' resource(s)\n");
@@ -101,15 +146,23 @@ fn delete_by_name_and_file_with_skip_not_exists() {
         "Failed to delete 'IPPool' resource: resource does not exist: IPPool(p1)\n"
     );
     let skipped = ctl.run(&["delete", "pools", "p1", "-s"]);
-    assert_eq!(skipped.ok(), "Successfully deleted 1 'IPPool' resource(s)\n");
+    assert_eq!(
+        skipped.ok(),
+        "Successfully deleted 1 'IPPool' resource(s)\n"
+    );
 
     let file = ctl.file("p2.yaml", &pool("p2", "10.2.0.0/16"));
-    assert_eq!(ctl.run(&["delete", "-f", &file]).ok(), "Successfully deleted 1 'IPPool' resource(s)\n");
+    assert_eq!(
+        ctl.run(&["delete", "-f", &file]).ok(),
+        "Successfully deleted 1 'IPPool' resource(s)\n"
+    );
     let listed = ctl.run(&["get", "ippool", "-o", "json"]);
     assert!(listed.ok().contains("\"items\": []"), "{listed:?}");
 
     let unknown = ctl.run(&["delete", "frobnicator", "x"]);
-    assert!(unknown.failed().contains("resource type 'frobnicator' is not supported"));
+    assert!(unknown
+        .failed()
+        .contains("resource type 'frobnicator' is not supported"));
 }
 
 #[test]
@@ -124,8 +177,14 @@ fn directory_input_reads_yaml_and_json_files_recursively_with_r() {
     ctl.file("in/sub/c.yml", &pool("c", "10.3.0.0/16"));
     let dir = ctl.path().join("in").display().to_string();
 
-    assert_eq!(ctl.run(&["create", "-f", &dir]).ok(), "Successfully created 2 'IPPool' resource(s)\n");
-    assert_eq!(ctl.run(&["apply", "-R", "-f", &dir]).ok(), "Successfully applied 3 'IPPool' resource(s)\n");
+    assert_eq!(
+        ctl.run(&["create", "-f", &dir]).ok(),
+        "Successfully created 2 'IPPool' resource(s)\n"
+    );
+    assert_eq!(
+        ctl.run(&["apply", "-R", "-f", &dir]).ok(),
+        "Successfully applied 3 'IPPool' resource(s)\n"
+    );
 }
 
 #[test]
@@ -133,10 +192,19 @@ fn empty_input_and_missing_files() {
     let ctl = Ctl::new();
     let empty = ctl.file("empty.yaml", "# nothing here\n");
     let out = ctl.run(&["apply", "-f", &empty]);
-    assert!(out.failed().contains("No resources specified in file"), "{out:?}");
-    assert_eq!(ctl.run(&["apply", "--skip-empty", "-f", &empty]).ok(), "No resources specified\n");
+    assert!(
+        out.failed().contains("No resources specified in file"),
+        "{out:?}"
+    );
+    assert_eq!(
+        ctl.run(&["apply", "--skip-empty", "-f", &empty]).ok(),
+        "No resources specified\n"
+    );
     let missing = ctl.run(&["apply", "-f", "/nonexistent/x.yaml"]);
-    assert!(missing.failed().contains("/nonexistent/x.yaml"), "{missing:?}");
+    assert!(
+        missing.failed().contains("/nonexistent/x.yaml"),
+        "{missing:?}"
+    );
 }
 
 #[test]
@@ -148,25 +216,51 @@ fn namespaces_from_flag_file_and_default() {
         )
     };
     ctl.run_stdin(&["create", "-f", "-"], &np("")).ok();
-    ctl.run_stdin(&["create", "-n", "ns1", "-f", "-"], &np("")).ok();
+    ctl.run_stdin(&["create", "-n", "ns1", "-f", "-"], &np(""))
+        .ok();
     let dup = ctl.run_stdin(&["create", "-f", "-"], &np("  namespace: ns1\n"));
-    assert!(dup.failed().contains("resource already exists: NetworkPolicy(ns1/allow-x)"), "{dup:?}");
-    let clash = ctl.run_stdin(&["create", "-n", "ns2", "-f", "-"], &np("  namespace: ns1\n"));
-    assert!(clash.failed().contains("resource namespace does not match client namespace. ns1 != ns2"));
-    ctl.run(&["get", "networkpolicy", "allow-x", "-n", "default"]).ok();
-    let cluster = ctl.run_stdin(&["create", "-n", "ns1", "-f", "-"], &pool("p", "10.1.0.0/16"));
-    assert!(cluster.failed().contains("IPPool is not namespaced"), "{cluster:?}");
+    assert!(
+        dup.failed()
+            .contains("resource already exists: NetworkPolicy(ns1/allow-x)"),
+        "{dup:?}"
+    );
+    let clash = ctl.run_stdin(
+        &["create", "-n", "ns2", "-f", "-"],
+        &np("  namespace: ns1\n"),
+    );
+    assert!(clash
+        .failed()
+        .contains("resource namespace does not match client namespace. ns1 != ns2"));
+    ctl.run(&["get", "networkpolicy", "allow-x", "-n", "default"])
+        .ok();
+    let cluster = ctl.run_stdin(
+        &["create", "-n", "ns1", "-f", "-"],
+        &pool("p", "10.1.0.0/16"),
+    );
+    assert!(
+        cluster.failed().contains("IPPool is not namespaced"),
+        "{cluster:?}"
+    );
 }
 
 #[test]
 fn validate_checks_offline() {
     let ctl = Ctl::new();
     let good = ctl.file("good.yaml", &pool("p1", "10.1.0.0/16"));
-    assert_eq!(ctl.run(&["validate", "-f", &good]).ok(), "Successfully validated 1 'IPPool' resource(s)\n");
+    assert_eq!(
+        ctl.run(&["validate", "-f", &good]).ok(),
+        "Successfully validated 1 'IPPool' resource(s)\n"
+    );
     let bad = ctl.file("bad.yaml", &pool("p1", "10.1.0.1/16"));
-    assert!(ctl.run(&["validate", "-f", &bad]).failed().contains("spec.cidr"));
+    assert!(ctl
+        .run(&["validate", "-f", &bad])
+        .failed()
+        .contains("spec.cidr"));
     // Nothing was written.
-    assert!(ctl.run(&["get", "ippool", "p1"]).failed().contains("resource does not exist: IPPool(p1)"));
+    assert!(ctl
+        .run(&["get", "ippool", "p1"])
+        .failed()
+        .contains("resource does not exist: IPPool(p1)"));
 }
 
 #[test]
@@ -177,9 +271,20 @@ fn config_file_selects_the_datastore() {
         "calicoctl.cfg",
         &format!("apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {{}}\nspec:\n  datastoreType: embedded\n  datastorePath: {other_db}\n"),
     );
-    ctl.run_stdin(&["apply", "-c", &cfg, "-f", "-"], &pool("elsewhere", "10.1.0.0/16")).ok();
-    assert!(ctl.run(&["get", "ippool", "-c", &cfg]).ok().contains("elsewhere"));
+    ctl.run_stdin(
+        &["apply", "-c", &cfg, "-f", "-"],
+        &pool("elsewhere", "10.1.0.0/16"),
+    )
+    .ok();
+    assert!(ctl
+        .run(&["get", "ippool", "-c", &cfg])
+        .ok()
+        .contains("elsewhere"));
     assert!(!ctl.run(&["get", "ippool"]).ok().contains("elsewhere"));
     let bad = ctl.run(&["get", "ippool", "-c", "/nonexistent.cfg"]);
-    assert!(bad.failed().starts_with("Failed to create Calico API client:"), "{bad:?}");
+    assert!(
+        bad.failed()
+            .starts_with("Failed to create Calico API client:"),
+        "{bad:?}"
+    );
 }

@@ -72,7 +72,12 @@ async fn measure(name: &str, cfg: &DatastoreConfig, sizes: Sizes) -> Figures {
     let store = connect(cfg).await.expect("connect");
     eprintln!("[{name}] creating {} resources", sizes.resources);
     let start = Instant::now();
-    write_all(&store, "/calico/resources/v3/projectcalico.org/workloadendpoints/default/", sizes.resources).await;
+    write_all(
+        &store,
+        "/calico/resources/v3/projectcalico.org/workloadendpoints/default/",
+        sizes.resources,
+    )
+    .await;
     let create = start.elapsed();
 
     eprintln!("[{name}] listing");
@@ -80,13 +85,24 @@ async fn measure(name: &str, cfg: &DatastoreConfig, sizes: Sizes) -> Figures {
     let mut listed = 0;
     for _ in 0..3 {
         let start = Instant::now();
-        listed = store.list("/calico/resources/v3/").await.expect("list").items.len();
+        listed = store
+            .list("/calico/resources/v3/")
+            .await
+            .expect("list")
+            .items
+            .len();
         lists.push(start.elapsed());
     }
     lists.sort();
-    assert_eq!(listed, sizes.resources, "{name}: list returned the wrong count");
+    assert_eq!(
+        listed, sizes.resources,
+        "{name}: list returned the wrong count"
+    );
 
-    eprintln!("[{name}] fanning out {} events to {WATCHERS} watchers", sizes.events);
+    eprintln!(
+        "[{name}] fanning out {} events to {WATCHERS} watchers",
+        sizes.events
+    );
     let prefix = "/calico/resources/v3/projectcalico.org/networksets/bench/";
     let from = store.revision().await.expect("revision");
     let mut watchers = Vec::new();
@@ -184,7 +200,10 @@ fn print_table(sizes: Sizes, embedded: &Figures, etcd: &Figures) {
             ms(etcd.list),
         ),
         (
-            format!("{WATCHERS} watchers x {} events: last one done (ms)", sizes.events),
+            format!(
+                "{WATCHERS} watchers x {} events: last one done (ms)",
+                sizes.events
+            ),
             ms(embedded.fanout),
             ms(etcd.fanout),
         ),

@@ -277,7 +277,10 @@ mod tests {
     fn etcdv3_from_environment() {
         let cfg = env(&[
             ("DATASTORE_TYPE", "etcdv3"),
-            ("ETCD_ENDPOINTS", "https://10.0.0.1:2379, https://10.0.0.2:2379"),
+            (
+                "ETCD_ENDPOINTS",
+                "https://10.0.0.1:2379, https://10.0.0.2:2379",
+            ),
             ("ETCD_USERNAME", "calico"),
             ("ETCD_PASSWORD", "s3cret"),
             ("ETCD_KEY_FILE", "/k.pem"),
@@ -288,7 +291,10 @@ mod tests {
         assert_eq!(
             cfg,
             DatastoreConfig::Etcd(EtcdConfig {
-                endpoints: vec!["https://10.0.0.1:2379".into(), "https://10.0.0.2:2379".into()],
+                endpoints: vec![
+                    "https://10.0.0.1:2379".into(),
+                    "https://10.0.0.2:2379".into()
+                ],
                 ca_cert_file: Some("/ca.pem".into()),
                 cert_file: Some("/c.pem".into()),
                 key_file: Some("/k.pem".into()),
@@ -381,7 +387,10 @@ mod tests {
         assert_eq!(
             cfg.unwrap(),
             DatastoreConfig::Etcd(EtcdConfig {
-                endpoints: vec!["https://127.0.0.1:2379".into(), "https://127.0.0.2:2379".into()],
+                endpoints: vec![
+                    "https://127.0.0.1:2379".into(),
+                    "https://127.0.0.2:2379".into()
+                ],
                 ca_cert_file: Some("/etc/calico/ca.pem".into()),
                 cert_file: Some("/etc/calico/cert.pem".into()),
                 key_file: Some("/etc/calico/key.pem".into()),

@@ -14,9 +14,9 @@ pub use config::{
 };
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{Error, Result};
-pub use store::{EventKind, KeyValue, ListResult, Revision, Store, Watch, WatchEvent};
 pub use etcd::{EtcdConfig, EtcdStore};
 pub use resources::{
     ResourceClient, ResourceEvent, ResourceId, ResourceList, ResourceWatch, DEFAULT_NAMESPACE,
     RESOURCE_PREFIX,
 };
+pub use store::{EventKind, KeyValue, ListResult, Revision, Store, Watch, WatchEvent};

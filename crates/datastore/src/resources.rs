@@ -91,7 +91,7 @@ pub struct ResourceList {
 #[derive(Clone, Debug)]
 pub enum ResourceEvent {
     /// The resource was created or updated; it carries its new resourceVersion.
-    Applied(Resource),
+    Applied(Box<Resource>),
     /// The resource was deleted at `revision`.
     Deleted { id: ResourceId, revision: Revision },
 }
@@ -116,9 +116,8 @@ impl ResourceWatch {
             }));
         };
         Some(match (event.kind, event.value) {
-            (EventKind::Put, Some(value)) => {
-                decode(self.kind, &event.key, &value, event.revision).map(ResourceEvent::Applied)
-            }
+            (EventKind::Put, Some(value)) => decode(self.kind, &event.key, &value, event.revision)
+                .map(|r| ResourceEvent::Applied(Box::new(r))),
             (EventKind::Put, None) => Err(Error::Corrupt {
                 key: event.key,
                 reason: "put event without a value".to_string(),
@@ -342,7 +341,9 @@ impl ResourceClient {
 
 /// The tiers that always exist, whether or not a Tier resource is stored for them.
 fn is_builtin_tier(name: &str) -> bool {
-    api::BUILTIN_TIERS.iter().any(|(builtin, _, _)| *builtin == name)
+    api::BUILTIN_TIERS
+        .iter()
+        .any(|(builtin, _, _)| *builtin == name)
 }
 
 /// Namespaced kinds default to `default`; cluster-scoped kinds never carry one.
@@ -389,7 +390,11 @@ fn name_error(error: Error, id: &ResourceId) -> Error {
 }
 
 fn revision_of(resource: &Resource) -> Result<Revision> {
-    let rv = resource.metadata().resource_version.as_deref().unwrap_or("");
+    let rv = resource
+        .metadata()
+        .resource_version
+        .as_deref()
+        .unwrap_or("");
     rv.parse().map_err(|_| Error::Corrupt {
         key: ResourceId::of(resource).key(),
         reason: format!("resourceVersion '{rv}' is not a revision"),
@@ -481,13 +486,21 @@ mod tests {
             "/calico/resources/v3/projectcalico.org/networkpolicies/ns1/allow-x"
         );
         assert_eq!(np.to_string(), "NetworkPolicy(ns1/allow-x)");
-        assert_eq!(ResourceId::from_key(Kind::NetworkPolicy, &np.key()), Some(np));
+        assert_eq!(
+            ResourceId::from_key(Kind::NetworkPolicy, &np.key()),
+            Some(np)
+        );
         let pool = ResourceId::new(Kind::IPPool, Some("ignored"), "pool1");
-        assert_eq!(pool.key(), "/calico/resources/v3/projectcalico.org/ippools/pool1");
+        assert_eq!(
+            pool.key(),
+            "/calico/resources/v3/projectcalico.org/ippools/pool1"
+        );
         assert_eq!(pool.to_string(), "IPPool(pool1)");
         assert_eq!(ResourceId::from_key(Kind::IPPool, &pool.key()), Some(pool));
         assert_eq!(
-            ResourceId::new(Kind::NetworkSet, None, "n").namespace.as_deref(),
+            ResourceId::new(Kind::NetworkSet, None, "n")
+                .namespace
+                .as_deref(),
             Some("default")
         );
         assert_eq!(ResourceId::from_key(Kind::IPPool, "/other/ippools/x"), None);

@@ -116,29 +116,32 @@ async fn watcher_in_other_process_sees_writes() {
 async fn many_watchers_see_writes_of_other_process() {
     const WATCHERS: usize = 12;
     const WRITES: usize = 5;
-    run("many_watchers_see_writes_of_other_process", |ctx| async move {
-        if ctx.role.is_some() {
-            for i in 0..WRITES {
-                let key = ctx.key(&format!("k{i}"));
-                ctx.store.create(&key, &[i as u8]).await.expect("create");
+    run(
+        "many_watchers_see_writes_of_other_process",
+        |ctx| async move {
+            if ctx.role.is_some() {
+                for i in 0..WRITES {
+                    let key = ctx.key(&format!("k{i}"));
+                    ctx.store.create(&key, &[i as u8]).await.expect("create");
+                }
+                return;
             }
-            return;
-        }
-        let start = ctx.store.revision().await.expect("revision");
-        let mut watches = Vec::new();
-        for _ in 0..WATCHERS {
-            watches.push(ctx.store.watch(&ctx.prefix, start).await.expect("watch"));
-        }
-        let (mut child, _lines) = ctx.spawn_child("write");
-        assert!(child.wait().await.expect("wait child").success());
-        for watch in &mut watches {
-            for i in 0..WRITES {
-                let event = next_event(watch).await;
-                assert_eq!(event.key, ctx.key(&format!("k{i}")));
-                assert_eq!(event.value, Some(vec![i as u8]));
+            let start = ctx.store.revision().await.expect("revision");
+            let mut watches = Vec::new();
+            for _ in 0..WATCHERS {
+                watches.push(ctx.store.watch(&ctx.prefix, start).await.expect("watch"));
             }
-        }
-    })
+            let (mut child, _lines) = ctx.spawn_child("write");
+            assert!(child.wait().await.expect("wait child").success());
+            for watch in &mut watches {
+                for i in 0..WRITES {
+                    let event = next_event(watch).await;
+                    assert_eq!(event.key, ctx.key(&format!("k{i}")));
+                    assert_eq!(event.value, Some(vec![i as u8]));
+                }
+            }
+        },
+    )
     .await;
 }
 
@@ -167,7 +170,10 @@ async fn killed_writers_leave_store_consistent() {
             }
             return;
         }
-        ctx.store.create(&ctx.key("tally"), b"").await.expect("create tally");
+        ctx.store
+            .create(&ctx.key("tally"), b"")
+            .await
+            .expect("create tally");
         let mut acked = Vec::new();
         for round in 0..ROUNDS {
             let (mut child, mut lines) = ctx.spawn_child(&format!("round{round}"));
@@ -187,17 +193,33 @@ async fn killed_writers_leave_store_consistent() {
         }
         // A fresh handle, as a restarted process would open it.
         let store = EmbeddedStore::open(Path::new(&ctx.description)).expect("reopen");
-        store.verify().await.expect("store consistent after kill -9");
+        store
+            .verify()
+            .await
+            .expect("store consistent after kill -9");
         let revisions: Vec<i64> = acked.iter().map(|a| a.1).collect();
-        assert!(revisions.windows(2).all(|w| w[0] < w[1]), "acks out of order");
+        assert!(
+            revisions.windows(2).all(|w| w[0] < w[1]),
+            "acks out of order"
+        );
         for (key, revision) in &acked {
-            let kv = store.get(key).await.expect("get").expect("acknowledged write present");
+            let kv = store
+                .get(key)
+                .await
+                .expect("get")
+                .expect("acknowledged write present");
             assert_eq!(kv.revision, *revision);
         }
         assert!(store.revision().await.expect("revision") >= *revisions.last().expect("acks"));
         // The store still takes writes after the crashes.
-        store.create(&ctx.key("after"), b"ok").await.expect("write after crashes");
-        println!("{} acknowledged writes over {ROUNDS} killed writers, all present", acked.len());
+        store
+            .create(&ctx.key("after"), b"ok")
+            .await
+            .expect("write after crashes");
+        println!(
+            "{} acknowledged writes over {ROUNDS} killed writers, all present",
+            acked.len()
+        );
     })
     .await;
 }
@@ -213,10 +235,16 @@ async fn auto_compaction_bounds_history() {
     };
     let store = EmbeddedStore::open_with(&dir.path().join("store.db"), options).expect("open");
     for i in 0..300 {
-        store.create(&format!("/k/{i:03}"), b"v").await.expect("create");
+        store
+            .create(&format!("/k/{i:03}"), b"v")
+            .await
+            .expect("create");
     }
     let head = store.revision().await.expect("revision");
-    let mut watch = store.watch("/k/", head - 100).await.expect("last 100 retained");
+    let mut watch = store
+        .watch("/k/", head - 100)
+        .await
+        .expect("last 100 retained");
     for i in 200..300 {
         assert_eq!(next_event(&mut watch).await.key, format!("/k/{i:03}"));
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datastore::{
-    connect, DatastoreConfig, EtcdConfig, EtcdStore, Error, EventKind, Store, WatchEvent,
+    connect, DatastoreConfig, Error, EtcdConfig, EtcdStore, EventKind, Store, WatchEvent,
 };
 use etcd_server::pki::Pki;
 use etcd_server::{EtcdServer, ServerTls};
@@ -42,19 +42,20 @@ fn resource_value(i: usize) -> Vec<u8> {
         (i / 256) % 256,
         i % 256
     );
-    value.push_str(&format!(r#"{{"app":"web","tier":"frontend","pad":"{}"}}}}}}"#, "x".repeat(120)));
+    value.push_str(&format!(
+        r#"{{"app":"web","tier":"frontend","pad":"{}"}}}}}}"#,
+        "x".repeat(120)
+    ));
     value.into_bytes()
 }
 
 /// Creates `count` keys under `prefix` from 16 concurrent writers.
-async fn fill(store: &Arc<EtcdStore>, prefix: &str, count: usize, value: impl Fn(usize) -> Vec<u8>) {
-    let value = Arc::new(value);
+async fn fill(store: &Arc<EtcdStore>, prefix: &str, count: usize, value: fn(usize) -> Vec<u8>) {
     let writers = 16;
     let mut tasks = Vec::new();
     for w in 0..writers {
         let store = store.clone();
         let prefix = prefix.to_string();
-        let value = value.clone();
         tasks.push(tokio::spawn(async move {
             for i in (w..count).step_by(writers) {
                 store
@@ -75,13 +76,22 @@ async fn lists_ten_thousand_keys_in_pages() {
     let store = Arc::new(store(&server).await);
     let prefix = "/calico/resources/v3/projectcalico.org/workloadendpoints/default/";
     fill(&store, prefix, 10_000, resource_value).await;
-    store.create("/calico/resources/v3/projectcalico.org/workloadendpointz", b"outside").await.unwrap();
+    store
+        .create(
+            "/calico/resources/v3/projectcalico.org/workloadendpointz",
+            b"outside",
+        )
+        .await
+        .unwrap();
     assert!(resource_value(0).len() > 450, "values must be realistic");
 
     let list = store.list(prefix).await.unwrap();
     assert_eq!(list.items.len(), 10_000);
     let bytes: usize = list.items.iter().map(|kv| kv.value.len()).sum();
-    assert!(bytes > 4 * 1024 * 1024, "the list must exceed one default gRPC message");
+    assert!(
+        bytes > 4 * 1024 * 1024,
+        "the list must exceed one default gRPC message"
+    );
     for (i, kv) in list.items.iter().enumerate() {
         assert_eq!(kv.key, format!("{prefix}{i:06}"));
         assert_eq!(kv.value, resource_value(i));
@@ -97,7 +107,10 @@ async fn lists_values_too_big_for_one_response() {
     let store = Arc::new(store(&server).await);
     // 72 values of 1 MiB (etcd takes requests up to 1.5 MiB): 72 MiB, more than the client
     // accepts in one response, so the list must shrink its pages.
-    fill(&store, "/big/", 72, |i| vec![b'a' + (i % 26) as u8; 1024 * 1024]).await;
+    fill(&store, "/big/", 72, |i| {
+        vec![b'a' + (i % 26) as u8; 1024 * 1024]
+    })
+    .await;
     let list = store.list("/big/").await.unwrap();
     assert_eq!(list.items.len(), 72);
     for (i, kv) in list.items.iter().enumerate() {
@@ -111,7 +124,9 @@ async fn lists_values_too_big_for_one_response() {
 async fn dead_first_endpoint_is_skipped() {
     let server = EtcdServer::start();
     let cfg = EtcdConfig::new([dead_endpoint(), server.endpoint().to_string()]);
-    let store = EtcdStore::connect(&cfg).await.expect("one live endpoint is enough");
+    let store = EtcdStore::connect(&cfg)
+        .await
+        .expect("one live endpoint is enough");
     for i in 0..20 {
         let key = format!("/calico/k{i}");
         let rev = store.create(&key, b"v").await.unwrap();
@@ -135,9 +150,20 @@ async fn username_and_password() {
     let rev = store.create("/calico/a", b"1").await.unwrap();
     let mut watch = store.watch("/calico/", rev - 1).await.unwrap();
     store.update("/calico/a", b"2", rev).await.unwrap();
-    assert_eq!(watch.next().await.unwrap().unwrap().value.as_deref(), Some(&b"1"[..]));
-    assert_eq!(watch.next().await.unwrap().unwrap().value.as_deref(), Some(&b"2"[..]));
-    assert_eq!(server.ctl(&["get", "/calico/a", "--print-value-only"]).trim(), "2");
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().value.as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().value.as_deref(),
+        Some(&b"2"[..])
+    );
+    assert_eq!(
+        server
+            .ctl(&["get", "/calico/a", "--print-value-only"])
+            .trim(),
+        "2"
+    );
 
     cfg.password = Some("wrong".into());
     let text = backend_error(EtcdStore::connect(&cfg).await);
@@ -157,7 +183,11 @@ async fn tls_client_certificates() {
             cert: pki.server_cert.clone(),
             key: pki.server_key.clone(),
         },
-        (pki.ca.clone(), pki.client_cert.clone(), pki.client_key.clone()),
+        (
+            pki.ca.clone(),
+            pki.client_cert.clone(),
+            pki.client_key.clone(),
+        ),
     );
     assert!(server.endpoint().starts_with("https://"));
     let good = EtcdConfig {
@@ -167,9 +197,14 @@ async fn tls_client_certificates() {
         key_file: Some(pki.client_key.clone()),
         ..EtcdConfig::default()
     };
-    let store = EtcdStore::connect(&good).await.expect("trusted client certificate");
+    let store = EtcdStore::connect(&good)
+        .await
+        .expect("trusted client certificate");
     store.create("/calico/tls", b"ok").await.unwrap();
-    assert_eq!(store.get("/calico/tls").await.unwrap().unwrap().value, b"ok");
+    assert_eq!(
+        store.get("/calico/tls").await.unwrap().unwrap().value,
+        b"ok"
+    );
 
     let no_cert = EtcdConfig {
         cert_file: None,
@@ -202,7 +237,7 @@ async fn tls_client_certificates() {
     };
     match EtcdStore::connect(&missing).await {
         Err(Error::Config(text)) => assert!(text.contains("no-such-ca.pem"), "{text}"),
-        other => panic!("expected a configuration error, got {:?}", other.err()),
+        other => panic!("expected a configuration error, got {other:?}"),
     }
 }
 
@@ -213,11 +248,17 @@ async fn watch_from_compacted_revision_reports_it() {
     let first = store.create("/calico/w", b"0").await.unwrap();
     let mut rev = first;
     for i in 1..5 {
-        rev = store.update("/calico/w", format!("{i}").as_bytes(), rev).await.unwrap();
+        rev = store
+            .update("/calico/w", format!("{i}").as_bytes(), rev)
+            .await
+            .unwrap();
     }
     store.compact(rev).await.unwrap();
     let mut watch = store.watch("/calico/", first).await.unwrap();
-    match tokio::time::timeout(Duration::from_secs(10), watch.next()).await.unwrap() {
+    match tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .unwrap()
+    {
         Some(Err(Error::Compacted { compacted, .. })) => assert_eq!(compacted, rev),
         other => panic!("expected Compacted, got {other:?}"),
     }
@@ -226,7 +267,10 @@ async fn watch_from_compacted_revision_reports_it() {
     let deleted = store.delete("/calico/w", Some(rev)).await.unwrap();
     assert_eq!(deleted.revision, rev);
     let event: WatchEvent = watch.next().await.unwrap().unwrap();
-    assert_eq!((event.kind, event.key.as_str(), event.value), (EventKind::Delete, "/calico/w", None));
+    assert_eq!(
+        (event.kind, event.key.as_str(), event.value),
+        (EventKind::Delete, "/calico/w", None)
+    );
     assert!(event.revision > rev);
 }
 
@@ -235,7 +279,10 @@ async fn connect_from_config() {
     let server = EtcdServer::start();
     let env = [
         ("CALICO_DATASTORE_TYPE".to_string(), "etcdv3".to_string()),
-        ("ETCD_ENDPOINTS".to_string(), format!("{},{}", dead_endpoint(), server.endpoint())),
+        (
+            "ETCD_ENDPOINTS".to_string(),
+            format!("{},{}", dead_endpoint(), server.endpoint()),
+        ),
     ];
     let cfg = DatastoreConfig::from_env(|name| {
         env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
@@ -243,11 +290,18 @@ async fn connect_from_config() {
     .unwrap();
     let store = connect(&cfg).await.unwrap();
     store.create("/calico/x", b"1").await.unwrap();
-    assert_eq!(server.ctl(&["get", "/calico/x", "--print-value-only"]).trim(), "1");
+    assert_eq!(
+        server
+            .ctl(&["get", "/calico/x", "--print-value-only"])
+            .trim(),
+        "1"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not/yet/there/calico.db");
-    let embedded = connect(&DatastoreConfig::Embedded { path: path.clone() }).await.unwrap();
+    let embedded = connect(&DatastoreConfig::Embedded { path: path.clone() })
+        .await
+        .unwrap();
     embedded.create("/calico/x", b"1").await.unwrap();
     assert!(path.exists());
 }

@@ -38,7 +38,9 @@ fn pool(name: &str, cidr: &str) -> Resource {
 }
 
 fn policy(name: &str, namespace: Option<&str>, tier: Option<&str>) -> Resource {
-    let ns = namespace.map(|n| format!("  namespace: {n}\n")).unwrap_or_default();
+    let ns = namespace
+        .map(|n| format!("  namespace: {n}\n"))
+        .unwrap_or_default();
     let tier = tier.map(|t| format!("  tier: {t}\n")).unwrap_or_default();
     one(&format!(
         "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n{ns}spec:\n  selector: all()\n{tier}"
@@ -46,7 +48,12 @@ fn policy(name: &str, namespace: Option<&str>, tier: Option<&str>) -> Resource {
 }
 
 fn rv(r: &Resource) -> i64 {
-    r.metadata().resource_version.as_deref().expect("resourceVersion").parse().expect("numeric")
+    r.metadata()
+        .resource_version
+        .as_deref()
+        .expect("resourceVersion")
+        .parse()
+        .expect("numeric")
 }
 
 #[tokio::test]
@@ -69,7 +76,10 @@ async fn create_stores_json_without_resource_version_and_fills_metadata() {
     let stored: serde_json::Value = serde_json::from_slice(&raw.value).unwrap();
     assert_eq!(stored["kind"], "IPPool");
     assert_eq!(stored["spec"]["cidr"], "10.1.0.0/16");
-    assert!(stored["metadata"].get("resourceVersion").is_none(), "{stored}");
+    assert!(
+        stored["metadata"].get("resourceVersion").is_none(),
+        "{stored}"
+    );
     assert_eq!(stored["metadata"]["uid"].as_str(), meta.uid.as_deref());
 
     let got = f.client.get(Kind::IPPool, None, "pool1").await.unwrap();
@@ -88,18 +98,38 @@ async fn namespaced_resources_default_to_the_default_namespace() {
         .await
         .unwrap()
         .is_some());
-    f.client.get(Kind::NetworkPolicy, Some("default"), "p").await.unwrap();
-    let err = f.client.get(Kind::NetworkPolicy, Some("other"), "p").await.unwrap_err();
-    assert_eq!(err.to_string(), "resource does not exist: NetworkPolicy(other/p)");
+    f.client
+        .get(Kind::NetworkPolicy, Some("default"), "p")
+        .await
+        .unwrap();
+    let err = f
+        .client
+        .get(Kind::NetworkPolicy, Some("other"), "p")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "resource does not exist: NetworkPolicy(other/p)"
+    );
 }
 
 #[tokio::test]
 async fn create_twice_fails_with_already_exists() {
     let f = fixture();
-    f.client.create(policy("allow-x", Some("ns1"), None)).await.unwrap();
-    let err = f.client.create(policy("allow-x", Some("ns1"), None)).await.unwrap_err();
+    f.client
+        .create(policy("allow-x", Some("ns1"), None))
+        .await
+        .unwrap();
+    let err = f
+        .client
+        .create(policy("allow-x", Some("ns1"), None))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }));
-    assert_eq!(err.to_string(), "resource already exists: NetworkPolicy(ns1/allow-x)");
+    assert_eq!(
+        err.to_string(),
+        "resource already exists: NetworkPolicy(ns1/allow-x)"
+    );
 }
 
 #[tokio::test]
@@ -109,10 +139,20 @@ async fn create_refuses_a_resource_version_and_invalid_resources() {
     with_rv.metadata_mut().resource_version = Some("5".into());
     let err = f.client.create(with_rv).await.unwrap_err();
     assert!(err.to_string().contains("resourceVersion"), "{err}");
-    let err = f.client.create(pool("bad", "10.0.0.1/16")).await.unwrap_err();
+    let err = f
+        .client
+        .create(pool("bad", "10.0.0.1/16"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert!(err.to_string().contains("IPPool(bad)"), "{err}");
-    assert!(f.client.list(Kind::IPPool, None, "").await.unwrap().items.is_empty());
+    assert!(f
+        .client
+        .list(Kind::IPPool, None, "")
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 #[tokio::test]
@@ -124,7 +164,11 @@ async fn update_is_compare_and_swap_and_keeps_identity() {
     stale.metadata_mut().resource_version = Some((rv(&created) - 1).to_string());
     let err = f.client.update(stale).await.unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }));
-    assert!(err.to_string().starts_with("update conflict: IPPool(pool1)"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("update conflict: IPPool(pool1)"),
+        "{err}"
+    );
 
     let mut current = pool("pool1", "10.1.0.0/16");
     current.metadata_mut().resource_version = created.metadata().resource_version.clone();
@@ -132,7 +176,10 @@ async fn update_is_compare_and_swap_and_keeps_identity() {
     let updated = f.client.update(current).await.unwrap();
     assert!(rv(&updated) > rv(&created));
     assert_eq!(updated.metadata().uid, created.metadata().uid);
-    assert_eq!(updated.metadata().creation_timestamp, created.metadata().creation_timestamp);
+    assert_eq!(
+        updated.metadata().creation_timestamp,
+        created.metadata().creation_timestamp
+    );
 
     // Without a resourceVersion the update applies on top of whatever is stored.
     let latest = f.client.update(pool("pool1", "10.1.0.0/16")).await.unwrap();
@@ -140,7 +187,11 @@ async fn update_is_compare_and_swap_and_keeps_identity() {
     assert!(latest.metadata().labels.is_empty());
     assert_eq!(latest.metadata().uid, created.metadata().uid);
 
-    let err = f.client.update(pool("nope", "10.9.0.0/16")).await.unwrap_err();
+    let err = f
+        .client
+        .update(pool("nope", "10.9.0.0/16"))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "resource does not exist: IPPool(nope)");
 }
 
@@ -154,11 +205,17 @@ async fn apply_creates_then_updates() {
     assert!(rv(&second) > rv(&first));
     assert_eq!(second.metadata().uid, first.metadata().uid);
     let got = f.client.get(Kind::IPPool, None, "p").await.unwrap();
-    assert_eq!(got.metadata().labels.get("k").map(String::as_str), Some("v"));
+    assert_eq!(
+        got.metadata().labels.get("k").map(String::as_str),
+        Some("v")
+    );
 
     let mut stale = pool("p", "10.3.0.0/16");
     stale.metadata_mut().resource_version = Some(rv(&first).to_string());
-    assert!(matches!(f.client.apply(stale).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        f.client.apply(stale).await,
+        Err(Error::Conflict { .. })
+    ));
 }
 
 #[tokio::test]
@@ -168,36 +225,69 @@ async fn list_by_namespace_all_namespaces_and_name_prefix() {
         f.client.create(policy(name, Some(ns), None)).await.unwrap();
     }
     let names = |list: datastore::ResourceList| -> Vec<String> {
-        list.items.iter().map(|r| r.metadata().name.clone()).collect()
+        list.items
+            .iter()
+            .map(|r| r.metadata().name.clone())
+            .collect()
     };
-    let ns1 = f.client.list(Kind::NetworkPolicy, Some("ns1"), "").await.unwrap();
+    let ns1 = f
+        .client
+        .list(Kind::NetworkPolicy, Some("ns1"), "")
+        .await
+        .unwrap();
     assert_eq!(names(ns1), ["a1", "a2"]);
     let all = f.client.list(Kind::NetworkPolicy, None, "").await.unwrap();
     assert_eq!(all.items.len(), 4);
     assert!(all.revision >= all.items.iter().map(rv).max().unwrap());
     let prefixed = f.client.list(Kind::NetworkPolicy, None, "a").await.unwrap();
     assert_eq!(prefixed.items.len(), 3);
-    assert!(f.client.list(Kind::GlobalNetworkPolicy, None, "").await.unwrap().items.is_empty());
+    assert!(f
+        .client
+        .list(Kind::GlobalNetworkPolicy, None, "")
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 #[tokio::test]
 async fn delete_checks_existence_and_revision() {
     let f = fixture();
     let created = f.client.create(pool("p", "10.4.0.0/16")).await.unwrap();
-    let err = f.client.delete(Kind::IPPool, None, "p", Some(rv(&created) + 100)).await.unwrap_err();
+    let err = f
+        .client
+        .delete(Kind::IPPool, None, "p", Some(rv(&created) + 100))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
-    let deleted = f.client.delete(Kind::IPPool, None, "p", Some(rv(&created))).await.unwrap();
+    let deleted = f
+        .client
+        .delete(Kind::IPPool, None, "p", Some(rv(&created)))
+        .await
+        .unwrap();
     assert_eq!(deleted.metadata().uid, created.metadata().uid);
-    let err = f.client.delete(Kind::IPPool, None, "p", None).await.unwrap_err();
+    let err = f
+        .client
+        .delete(Kind::IPPool, None, "p", None)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "resource does not exist: IPPool(p)");
-    assert!(f.client.delete(Kind::Tier, None, "default", None).await.is_err());
+    assert!(f
+        .client
+        .delete(Kind::Tier, None, "default", None)
+        .await
+        .is_err());
 }
 
 #[tokio::test]
 async fn enabled_pools_must_not_overlap() {
     let f = fixture();
     f.client.create(pool("a", "10.0.0.0/16")).await.unwrap();
-    let err = f.client.create(pool("b", "10.0.128.0/24")).await.unwrap_err();
+    let err = f
+        .client
+        .create(pool("b", "10.0.128.0/24"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)));
     assert!(err.to_string().contains("IPPool(a)"), "{err}");
     // Updating a pool does not collide with its own stored version.
@@ -211,18 +301,37 @@ async fn enabled_pools_must_not_overlap() {
 #[tokio::test]
 async fn policy_tiers_must_exist() {
     let f = fixture();
-    let err = f.client.create(policy("p", Some("ns"), Some("security"))).await.unwrap_err();
-    assert!(err.to_string().contains("tier \"security\" does not exist"), "{err}");
-    f.client.create(policy("q", Some("ns"), Some("kube-admin"))).await.unwrap();
-    f.client.create(policy("d", Some("ns"), Some("default"))).await.unwrap();
+    let err = f
+        .client
+        .create(policy("p", Some("ns"), Some("security")))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("tier \"security\" does not exist"),
+        "{err}"
+    );
+    f.client
+        .create(policy("q", Some("ns"), Some("kube-admin")))
+        .await
+        .unwrap();
+    f.client
+        .create(policy("d", Some("ns"), Some("default")))
+        .await
+        .unwrap();
     let tier = one("apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: security\nspec:\n  order: 100\n");
     f.client.create(tier).await.unwrap();
-    f.client.create(policy("p", Some("ns"), Some("security"))).await.unwrap();
+    f.client
+        .create(policy("p", Some("ns"), Some("security")))
+        .await
+        .unwrap();
 }
 
 async fn watch_next(w: &mut datastore::ResourceWatch) -> ResourceEvent {
     let event = tokio::time::timeout(Duration::from_secs(10), w.next()).await;
-    event.expect("watch event within 10s").expect("watch open").expect("no watch error")
+    event
+        .expect("watch event within 10s")
+        .expect("watch open")
+        .expect("no watch error")
 }
 
 #[tokio::test]
@@ -231,13 +340,22 @@ async fn watch_maps_changes_to_typed_events() {
     let start = f.store.revision().await.unwrap();
     let mut watch = f.client.watch(Kind::IPPool, start).await.unwrap();
     let created = f.client.create(pool("w", "10.5.0.0/16")).await.unwrap();
-    f.client.create(policy("unrelated", None, None)).await.unwrap();
-    f.client.delete(Kind::IPPool, None, "w", None).await.unwrap();
+    f.client
+        .create(policy("unrelated", None, None))
+        .await
+        .unwrap();
+    f.client
+        .delete(Kind::IPPool, None, "w", None)
+        .await
+        .unwrap();
 
     match watch_next(&mut watch).await {
         ResourceEvent::Applied(r) => {
             assert_eq!(r.metadata().name, "w");
-            assert_eq!(r.metadata().resource_version, created.metadata().resource_version);
+            assert_eq!(
+                r.metadata().resource_version,
+                created.metadata().resource_version
+            );
         }
         other => panic!("expected the create, got {other:?}"),
     }

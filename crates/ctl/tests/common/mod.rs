@@ -1,6 +1,9 @@
 //! Runs the real `calicoctl` binary against an embedded datastore file in a temporary
 //! directory, capturing exit code, stdout and stderr.
 
+// Every test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -60,7 +63,6 @@ impl Ctl {
     }
 
     /// calicoctl talking to the given etcd endpoint.
-    #[allow(dead_code)]
     pub fn etcd(endpoint: &str) -> Self {
         Ctl {
             dir: tempfile::tempdir().expect("temp dir"),
@@ -119,20 +121,17 @@ impl Ctl {
     }
 
     /// Applies `yaml` from stdin and asserts it worked.
-    #[allow(dead_code)]
     pub fn apply(&self, yaml: &str) {
         self.run_stdin(&["apply", "-f", "-"], yaml).ok();
     }
 }
 
 /// An IPPool document.
-#[allow(dead_code)]
 pub fn pool(name: &str, cidr: &str) -> String {
     format!("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: {name}\nspec:\n  cidr: {cidr}\n")
 }
 
 /// Every line with trailing spaces removed (tables pad their last column).
-#[allow(dead_code)]
 pub fn trimmed(text: &str) -> Vec<String> {
     text.lines().map(|l| l.trim_end().to_string()).collect()
 }

@@ -149,9 +149,7 @@ impl Store for EmbeddedStore {
     async fn create(&self, key: &str, value: &[u8]) -> Result<Revision> {
         let (key, value) = (key.to_owned(), value.to_vec());
         self.shared
-            .write(move |conn, limit| {
-                ops::create(conn, &key, &value, limit).map(|rev| (rev, rev))
-            })
+            .write(move |conn, limit| ops::create(conn, &key, &value, limit).map(|rev| (rev, rev)))
             .await
     }
 

@@ -342,7 +342,11 @@ fn log_change(
     key: &str,
     value: Option<&[u8]>,
 ) -> Result<()> {
-    let kind = if value.is_some() { KIND_PUT } else { KIND_DELETE };
+    let kind = if value.is_some() {
+        KIND_PUT
+    } else {
+        KIND_DELETE
+    };
     tx.execute(
         "INSERT INTO log (revision, key, kind, value) VALUES (?1, ?2, ?3, ?4)",
         params![revision, key.as_bytes(), kind, value],
@@ -363,8 +367,7 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 fn key_string(bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes)
-        .map_err(|e| Error::Backend(format!("stored key is not UTF-8: {e}")))
+    String::from_utf8(bytes).map_err(|e| Error::Backend(format!("stored key is not UTF-8: {e}")))
 }
 
 #[cfg(test)]

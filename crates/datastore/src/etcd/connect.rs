@@ -69,10 +69,7 @@ pub(crate) async fn connect(cfg: &EtcdConfig) -> Result<Client> {
         let mut client = Client::connect(&cfg.endpoints, Some(options))
             .await
             .map_err(|e| fail(describe(&e)))?;
-        client
-            .status()
-            .await
-            .map_err(|e| fail(describe(&e)))?;
+        client.status().await.map_err(|e| fail(describe(&e)))?;
         Ok(client)
     };
     tokio::time::timeout(PROBE_TIMEOUT, attempt)

@@ -28,7 +28,10 @@ mod tests {
 
     #[test]
     fn prefix_ranges() {
-        assert_eq!(prefix_range("/calico/"), (b"/calico/".to_vec(), b"/calico0".to_vec()));
+        assert_eq!(
+            prefix_range("/calico/"),
+            (b"/calico/".to_vec(), b"/calico0".to_vec())
+        );
         assert_eq!(prefix_range("a"), (b"a".to_vec(), b"b".to_vec()));
         assert_eq!(prefix_range(""), (vec![0], vec![0]));
     }

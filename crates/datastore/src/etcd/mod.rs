@@ -15,8 +15,8 @@ use etcd_client::{
     KvClient, Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
 
-pub use connect::EtcdConfig;
 use connect::describe;
+pub use connect::EtcdConfig;
 
 use crate::store::{KeyValue, ListResult, Revision, Store, Watch};
 use crate::{Error, Result};
@@ -34,6 +34,15 @@ const LIST_ATTEMPTS: usize = 3;
 pub struct EtcdStore {
     client: Client,
     kv: KvClient,
+    endpoints: String,
+}
+
+impl std::fmt::Debug for EtcdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdStore")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EtcdStore {
@@ -43,7 +52,11 @@ impl EtcdStore {
         let kv = client
             .kv_client()
             .max_decoding_message_size(MAX_RESPONSE_BYTES);
-        Ok(Self { client, kv })
+        Ok(Self {
+            client,
+            kv,
+            endpoints: cfg.endpoint_list(),
+        })
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse> {

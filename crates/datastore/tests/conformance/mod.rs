@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::RwLock;
 
-/// Stdout lines from a child meant for the parent start with this.
+/// Stdout lines from a child meant for the parent carry this marker before the report.
 pub const MARKER: &str = "CONFORMANCE ";
 
 /// How long any single expected event or child report may take before the test fails.
@@ -72,7 +72,12 @@ impl Ctx {
     pub fn spawn_child(&self, role: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
         let exe = std::env::current_exe().expect("path of the running test binary");
         let mut child = Command::new(exe)
-            .args([self.test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                self.test.as_str(),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("CONFORMANCE_CHILD", &self.test)
             .env("CONFORMANCE_ROLE", role)
             .env("CONFORMANCE_STORE", &self.description)
@@ -97,8 +102,9 @@ pub fn report(text: &str) {
 pub async fn next_report(lines: &mut Lines<BufReader<ChildStdout>>) -> Option<String> {
     tokio::time::timeout(PATIENCE, async {
         while let Some(line) = lines.next_line().await.expect("read child stdout") {
-            if let Some(text) = line.strip_prefix(MARKER) {
-                return Some(text.to_owned());
+            // libtest may have printed "test NAME ... " without a newline before the report.
+            if let Some(at) = line.find(MARKER) {
+                return Some(line[at + MARKER.len()..].to_owned());
             }
         }
         None
@@ -202,7 +208,11 @@ pub async fn next_event(watch: &mut Watch) -> WatchEvent {
 /// watch delivered nothing beyond what the caller already consumed.
 async fn expect_nothing_more(ctx: &Ctx, watch: &mut Watch) {
     let key = ctx.key("zz-sentinel");
-    let revision = ctx.store.create(&key, b"end").await.expect("create sentinel");
+    let revision = ctx
+        .store
+        .create(&key, b"end")
+        .await
+        .expect("create sentinel");
     let event = next_event(watch).await;
     assert_eq!(
         (event.key.as_str(), event.revision),
@@ -244,7 +254,10 @@ pub async fn create_get_list(ctx: Ctx) {
     }
     // Neighbours that share a textual prefix but not the `/`-terminated one.
     let outside = ctx.prefix.trim_end_matches('/').to_owned();
-    store.create(&format!("{outside}x/a"), b"outside").await.expect("create");
+    store
+        .create(&format!("{outside}x/a"), b"outside")
+        .await
+        .expect("create");
     store.create(&outside, b"outside").await.expect("create");
 
     for (key, value, revision) in &created {
@@ -260,7 +273,11 @@ pub async fn create_get_list(ctx: Ctx) {
     let keys: Vec<_> = list.items.iter().map(|kv| kv.key.clone()).collect();
     assert_eq!(keys, [ctx.key("a"), ctx.key("b"), ctx.key("c/nested")]);
     let last = created.iter().map(|c| c.2).max().expect("three writes");
-    assert!(list.revision >= last, "list revision {} < {last}", list.revision);
+    assert!(
+        list.revision >= last,
+        "list revision {} < {last}",
+        list.revision
+    );
     for kv in &list.items {
         let (_, value, revision) = created.iter().find(|c| c.0 == kv.key).expect("listed");
         assert_eq!((&kv.value, kv.revision), (value, *revision));
@@ -279,14 +296,20 @@ pub async fn create_existing_fails(ctx: Ctx) {
         other => panic!("second create: expected AlreadyExists, got {other:?}"),
     }
     let kv = ctx.store.get(&key).await.expect("get").expect("exists");
-    assert_eq!((kv.value.as_slice(), kv.revision), (&b"first"[..], revision));
+    assert_eq!(
+        (kv.value.as_slice(), kv.revision),
+        (&b"first"[..], revision)
+    );
 }
 
 pub async fn update_is_compare_and_swap(ctx: Ctx) {
     let store = &ctx.store;
     let key = ctx.key("cas");
     let r1 = store.create(&key, b"v1").await.expect("create");
-    let r2 = store.update(&key, b"v2", r1).await.expect("update at current revision");
+    let r2 = store
+        .update(&key, b"v2", r1)
+        .await
+        .expect("update at current revision");
     assert!(r2 > r1);
     let kv = store.get(&key).await.expect("get").expect("exists");
     assert_eq!((kv.value.as_slice(), kv.revision), (&b"v2"[..], r2));
@@ -323,8 +346,14 @@ pub async fn delete_is_compare_and_swap(ctx: Ctx) {
     let kv = store.get(&key).await.expect("get").expect("still there");
     assert_eq!((kv.value.as_slice(), kv.revision), (&b"v2"[..], r2));
 
-    let deleted = store.delete(&key, Some(r2)).await.expect("delete at current revision");
-    assert_eq!((deleted.key.as_str(), deleted.value.as_slice()), (key.as_str(), &b"v2"[..]));
+    let deleted = store
+        .delete(&key, Some(r2))
+        .await
+        .expect("delete at current revision");
+    assert_eq!(
+        (deleted.key.as_str(), deleted.value.as_slice()),
+        (key.as_str(), &b"v2"[..])
+    );
     assert_eq!(deleted.revision, r2);
     assert_eq!(store.get(&key).await.expect("get"), None);
     match store.delete(&key, None).await {
@@ -334,7 +363,10 @@ pub async fn delete_is_compare_and_swap(ctx: Ctx) {
 
     let other = ctx.key("unconditional");
     store.create(&other, b"x").await.expect("create");
-    let deleted = store.delete(&other, None).await.expect("unconditional delete");
+    let deleted = store
+        .delete(&other, None)
+        .await
+        .expect("unconditional delete");
     assert_eq!(deleted.value, b"x");
     // Re-creating starts a new life with a new create revision.
     let again = store.create(&other, b"y").await.expect("re-create");
@@ -401,7 +433,11 @@ pub async fn watch_streams_every_change_in_order(ctx: Ctx) {
     }
     // The delete's revision was read with revision(), which may run ahead under concurrent
     // writers elsewhere; check it lies between its neighbours, then compare the rest exactly.
-    assert!(seen[3].revision > ra2 && seen[3].revision < rc, "{:?}", seen[3]);
+    assert!(
+        seen[3].revision > ra2 && seen[3].revision < rc,
+        "{:?}",
+        seen[3]
+    );
     expected[3].revision = seen[3].revision;
     assert_eq!(seen, expected);
     expect_nothing_more(&ctx, &mut watch).await;
@@ -417,7 +453,10 @@ pub async fn watch_resumes_from_mid_revision(ctx: Ctx) {
         let revision = store.create(&key, &value).await.expect("create");
         written.push(put(&key, &value, revision));
     }
-    let mut watch = store.watch(&ctx.prefix, written[4].revision).await.expect("watch");
+    let mut watch = store
+        .watch(&ctx.prefix, written[4].revision)
+        .await
+        .expect("watch");
     for want in &written[5..] {
         assert_eq!(&next_event(&mut watch).await, want);
     }
@@ -465,7 +504,10 @@ pub async fn watch_sees_deletes(ctx: Ctx) {
     let deleted = store.delete(&key, Some(created)).await.expect("delete");
     assert_eq!(deleted.value, b"v");
     let event = next_event(&mut watch).await;
-    assert_eq!((event.kind, event.key.as_str(), event.value), (EventKind::Delete, key.as_str(), None));
+    assert_eq!(
+        (event.kind, event.key.as_str(), event.value),
+        (EventKind::Delete, key.as_str(), None)
+    );
     assert!(event.revision > created);
     assert!(store.revision().await.expect("revision") >= event.revision);
     assert_eq!(store.get(&key).await.expect("get"), None);
@@ -503,7 +545,10 @@ pub async fn many_keys(ctx: Ctx) {
         tasks.spawn(async move {
             for i in (lane..KEYS).step_by(IN_FLIGHT) {
                 let key = format!("{prefix}k{i:05}");
-                store.create(&key, i.to_string().as_bytes()).await.expect("create");
+                store
+                    .create(&key, i.to_string().as_bytes())
+                    .await
+                    .expect("create");
             }
         });
     }
@@ -528,12 +573,21 @@ pub async fn processes_increment_one_counter(ctx: Ctx) {
         let mut conflicts = 0u64;
         for _ in 0..INCREMENTS {
             loop {
-                let kv = ctx.store.get(&key).await.expect("get").expect("counter exists");
+                let kv = ctx
+                    .store
+                    .get(&key)
+                    .await
+                    .expect("get")
+                    .expect("counter exists");
                 let n: u64 = std::str::from_utf8(&kv.value)
                     .expect("utf-8")
                     .parse()
                     .expect("number");
-                match ctx.store.update(&key, (n + 1).to_string().as_bytes(), kv.revision).await {
+                match ctx
+                    .store
+                    .update(&key, (n + 1).to_string().as_bytes(), kv.revision)
+                    .await
+                {
                     Ok(_) => break,
                     Err(Error::Conflict { .. }) => conflicts += 1,
                     Err(e) => panic!("increment: {e}"),
@@ -545,10 +599,14 @@ pub async fn processes_increment_one_counter(ctx: Ctx) {
     }
     ctx.store.create(&key, b"0").await.expect("create counter");
     let started = std::time::Instant::now();
-    let mut children: Vec<_> = (0..PROCESSES).map(|_| ctx.spawn_child("increment")).collect();
+    let mut children: Vec<_> = (0..PROCESSES)
+        .map(|_| ctx.spawn_child("increment"))
+        .collect();
     let mut conflicts = 0u64;
     for (child, lines) in &mut children {
-        let text = next_report(lines).await.expect("child reports its conflicts");
+        let text = next_report(lines)
+            .await
+            .expect("child reports its conflicts");
         conflicts += text
             .strip_prefix("conflicts ")
             .and_then(|n| n.parse::<u64>().ok())
@@ -559,7 +617,12 @@ pub async fn processes_increment_one_counter(ctx: Ctx) {
             .expect("wait for child");
         assert!(status.success(), "child failed: {status}");
     }
-    let kv = ctx.store.get(&key).await.expect("get").expect("counter exists");
+    let kv = ctx
+        .store
+        .get(&key)
+        .await
+        .expect("get")
+        .expect("counter exists");
     let total = PROCESSES as u64 * INCREMENTS;
     assert_eq!(kv.value, total.to_string().into_bytes(), "lost updates");
     println!(

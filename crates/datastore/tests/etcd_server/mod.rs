@@ -103,7 +103,10 @@ impl EtcdServer {
                 return Ok(server);
             }
             if Instant::now() > deadline {
-                return Err(format!("no answer within {START_TIMEOUT:?}\n{}", server.log()));
+                return Err(format!(
+                    "no answer within {START_TIMEOUT:?}\n{}",
+                    server.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -1,0 +1,168 @@
+//! `patch`, `label` and `version` through the real binary: merge patches in JSON and YAML,
+//! label set/update/remove and their refusals, and the cluster version lines.
+
+mod common;
+
+use common::{pool, Ctl};
+
+fn spec_of(ctl: &Ctl, args: &[&str]) -> serde_json::Value {
+    let out = ctl.run(args);
+    let v: serde_json::Value = serde_json::from_str(out.ok()).expect("json output");
+    v
+}
+
+#[test]
+fn patch_merges_json_and_yaml() {
+    let ctl = Ctl::new();
+    ctl.apply(&pool("p1", "10.1.0.0/16"));
+    let out = ctl.run(&[
+        "patch",
+        "ippool",
+        "p1",
+        "-p",
+        r#"{"spec":{"natOutgoing":true,"vxlanMode":"Always"}}"#,
+    ]);
+    assert_eq!(out.ok(), "Successfully patched 1 'IPPool' resource\n");
+    let v = spec_of(&ctl, &["get", "ippool", "p1", "-o", "json"]);
+    assert_eq!(v["spec"]["natOutgoing"], true);
+    assert_eq!(v["spec"]["vxlanMode"], "Always");
+    assert_eq!(v["spec"]["cidr"], "10.1.0.0/16");
+
+    let out = ctl.run(&[
+        "patch",
+        "ipp",
+        "p1",
+        "--patch",
+        "spec:\n  natOutgoing: null\n",
+    ]);
+    assert_eq!(out.ok(), "Successfully patched 1 'IPPool' resource\n");
+    let v = spec_of(&ctl, &["get", "ippool", "p1", "-o", "json"]);
+    assert!(v["spec"].get("natOutgoing").is_none(), "{v}");
+
+    let invalid = ctl.run(&[
+        "patch",
+        "ippool",
+        "p1",
+        "-p",
+        r#"{"spec":{"vxlanMode":"Sometimes"}}"#,
+    ]);
+    assert!(invalid.failed().starts_with("Hit error:"), "{invalid:?}");
+    let v = spec_of(&ctl, &["get", "ippool", "p1", "-o", "json"]);
+    assert_eq!(
+        v["spec"]["vxlanMode"], "Always",
+        "a rejected patch changes nothing"
+    );
+
+    let missing = ctl.run(&["patch", "ippool", "nope", "-p", "{}"]);
+    assert_eq!(
+        missing.failed(),
+        "Hit error: resource does not exist: IPPool(nope)\n"
+    );
+}
+
+#[test]
+fn patch_namespaced_resource() {
+    let ctl = Ctl::new();
+    ctl.apply("apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata:\n  name: ext\n  namespace: ns1\nspec:\n  nets: [10.0.0.0/8]\n");
+    ctl.run(&[
+        "patch",
+        "networkset",
+        "ext",
+        "-n",
+        "ns1",
+        "-p",
+        r#"{"spec":{"nets":["192.168.0.0/16"]}}"#,
+    ])
+    .ok();
+    let v = spec_of(
+        &ctl,
+        &["get", "networkset", "ext", "-n", "ns1", "-o", "json"],
+    );
+    assert_eq!(v["spec"]["nets"], serde_json::json!(["192.168.0.0/16"]));
+    let wrong_ns = ctl.run(&["patch", "networkset", "ext", "-p", "{}"]);
+    assert!(
+        wrong_ns.failed().contains("NetworkSet(default/ext)"),
+        "{wrong_ns:?}"
+    );
+}
+
+#[test]
+fn label_set_update_remove() {
+    let ctl = Ctl::new();
+    ctl.apply(&pool("p1", "10.1.0.0/16"));
+    assert_eq!(
+        ctl.run(&["label", "ippool", "p1", "env=prod"]).ok(),
+        "Successfully set label env on ippool p1\n"
+    );
+    let again = ctl.run(&["label", "ippool", "p1", "env=dev"]);
+    assert_eq!(
+        again.failed(),
+        "failed to update label of ippool p1, key env is already present. please use '--overwrite' to set a new value.\n"
+    );
+    assert_eq!(
+        ctl.run(&["label", "ippool", "p1", "env=dev", "--overwrite"])
+            .ok(),
+        "Successfully updated label env on ippool p1\n"
+    );
+    let v = spec_of(&ctl, &["get", "ippool", "p1", "-o", "json"]);
+    assert_eq!(v["metadata"]["labels"]["env"], "dev");
+
+    assert_eq!(
+        ctl.run(&["label", "ippool", "p1", "env", "--remove"]).ok(),
+        "Successfully removed label env from ippool p1\n"
+    );
+    let gone = ctl.run(&["label", "ippool", "p1", "env", "--remove"]);
+    assert_eq!(
+        gone.failed(),
+        "cannot remove label of ippool p1, key env does not exist\n"
+    );
+    let v = spec_of(&ctl, &["get", "ippool", "p1", "-o", "json"]);
+    assert!(v["metadata"].get("labels").is_none(), "{v}");
+
+    let bad = ctl.run(&["label", "ippool", "p1", "a=b=c"]);
+    assert_eq!(bad.failed(), "invalid label a=b=c\n");
+    let missing = ctl.run(&["label", "ippool", "nope", "a=b"]);
+    assert!(missing
+        .failed()
+        .starts_with("failed to get ippool nope, error resource does not exist: IPPool(nope)"));
+}
+
+#[test]
+fn version_reports_cluster_information() {
+    let ctl = Ctl::new();
+    let out = ctl.run(&["version"]);
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("Client Version:    v{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(lines[1].starts_with("Git commit:        "), "{text}");
+    assert_eq!(lines[2], "Unable to detect installed Calico version");
+
+    ctl.apply(&format!(
+        "apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  calicoVersion: v{}\n  clusterType: k8s,bgp\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let out = ctl.run(&["version"]);
+    let lines: Vec<String> = out.ok().lines().map(String::from).collect();
+    assert_eq!(
+        lines[2],
+        format!("Cluster Version:   v{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(lines[3], "Cluster Type:      k8s,bgp");
+    assert_eq!(ctl.run(&["version", "--client"]).ok().lines().count(), 2);
+}
+
+#[test]
+fn version_mismatch_blocks_other_commands_unless_allowed() {
+    let ctl = Ctl::new();
+    ctl.apply("apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  calicoVersion: v3.28.0-0.dev\n");
+    let refused = ctl.run(&["get", "ippool"]);
+    assert!(refused.failed().contains("Version mismatch"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("v3.28.0") && refused.stderr.contains("--allow-version-mismatch")
+    );
+    ctl.run(&["get", "ippool", "--allow-version-mismatch"]).ok();
+    ctl.run(&["version"]).ok();
+}

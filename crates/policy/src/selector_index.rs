@@ -1,0 +1,362 @@
+//! Incremental selector membership: which items each selector matches, kept
+//! up to date with a label index so that one item change re-evaluates only the
+//! selectors whose result can change.
+//!
+//! Selectors are shared by canonical text and reference counted. Each one is
+//! filed either under an *anchor* (a `k == "v"` it requires, so it can only
+//! match items carrying exactly that pair) or, unanchored, under every label
+//! key it reads plus, when it matches an item with none of its keys (`all()`,
+//! `!has(x)`, `x != "v"`), the `empty_matchers` set. Items are indexed by
+//! `key -> value -> items` so a new selector starts from a candidate set.
+
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
+
+use selector::{CompareOp, Expr, Selector};
+
+/// Dense id of an item (endpoint or network set) inside the model.
+pub(crate) type ItemId = u32;
+
+/// Effective labels of an item.
+pub(crate) type LabelMap = BTreeMap<String, String>;
+
+/// Id of a live selector in the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SelId(u32);
+
+struct Entry {
+    selector: Selector,
+    refs: u32,
+    members: HashSet<ItemId>,
+    anchor: Option<(String, String)>,
+}
+
+/// The index. See the module comment.
+#[derive(Default)]
+pub(crate) struct SelectorIndex {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    by_text: HashMap<String, SelId>,
+    anchored: HashMap<String, HashMap<String, HashSet<SelId>>>,
+    by_key: HashMap<String, HashSet<SelId>>,
+    empty_matchers: HashSet<SelId>,
+    items: HashMap<ItemId, LabelMap>,
+    values: HashMap<String, HashMap<String, HashSet<ItemId>>>,
+    item_sels: HashMap<ItemId, HashSet<SelId>>,
+}
+
+impl SelectorIndex {
+    /// Takes a reference on `selector`, creating it (and computing its
+    /// members) if it is new.
+    pub(crate) fn acquire(&mut self, selector: &Selector) -> SelId {
+        if let Some(&id) = self.by_text.get(selector.as_str()) {
+            self.entry_mut(id).refs += 1;
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(slot) => SelId(slot),
+            None => {
+                self.entries.push(None);
+                SelId((self.entries.len() - 1) as u32)
+            }
+        };
+        let anchor = anchor_of(selector.expr());
+        match &anchor {
+            Some((k, v)) => {
+                self.anchored
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(v.clone())
+                    .or_default()
+                    .insert(id);
+            }
+            None => {
+                for key in selector.label_keys() {
+                    self.by_key.entry(key.to_owned()).or_default().insert(id);
+                }
+                if selector.matches(&LabelMap::new()) {
+                    self.empty_matchers.insert(id);
+                }
+            }
+        }
+        let members: HashSet<ItemId> = match self.candidates(selector.expr()) {
+            Some(c) => c
+                .into_iter()
+                .filter(|i| selector.matches(&self.items[i]))
+                .collect(),
+            None => self
+                .items
+                .iter()
+                .filter(|(_, l)| selector.matches(*l))
+                .map(|(i, _)| *i)
+                .collect(),
+        };
+        for m in &members {
+            self.item_sels.entry(*m).or_default().insert(id);
+        }
+        self.by_text.insert(selector.canonical(), id);
+        self.entries[id.0 as usize] = Some(Entry {
+            selector: selector.clone(),
+            refs: 1,
+            members,
+            anchor,
+        });
+        id
+    }
+
+    /// Drops a reference; the selector is forgotten when the last one goes.
+    pub(crate) fn release(&mut self, id: SelId) {
+        let entry = self.entry_mut(id);
+        entry.refs -= 1;
+        if entry.refs > 0 {
+            return;
+        }
+        let Some(entry) = self.entries[id.0 as usize].take() else {
+            return;
+        };
+        self.free.push(id.0);
+        self.by_text.remove(entry.selector.as_str());
+        match &entry.anchor {
+            Some((k, v)) => remove_nested(&mut self.anchored, k, v, &id),
+            None => {
+                for key in entry.selector.label_keys() {
+                    remove_from(&mut self.by_key, key, &id);
+                }
+                self.empty_matchers.remove(&id);
+            }
+        }
+        for m in &entry.members {
+            remove_from(&mut self.item_sels, m, &id);
+        }
+    }
+
+    /// The items a selector currently matches.
+    pub(crate) fn members(&self, id: SelId) -> &HashSet<ItemId> {
+        &self.entry(id).members
+    }
+
+    /// An item's labels as last set.
+    pub(crate) fn labels(&self, item: ItemId) -> Option<&LabelMap> {
+        self.items.get(&item)
+    }
+
+    /// The selectors an item currently matches.
+    pub(crate) fn selectors_of(&self, item: ItemId) -> impl Iterator<Item = SelId> + '_ {
+        self.item_sels.get(&item).into_iter().flatten().copied()
+    }
+
+    /// Sets an item's labels (adding the item if new) and returns the
+    /// selectors whose membership changed, with `true` for joined.
+    pub(crate) fn upsert_item(&mut self, item: ItemId, labels: LabelMap) -> Vec<(SelId, bool)> {
+        let old = self.items.remove(&item);
+        let mut candidates: HashSet<SelId> = HashSet::new();
+        match &old {
+            None => {
+                for (k, v) in &labels {
+                    self.collect_for_pair(k, v, &mut candidates);
+                }
+                candidates.extend(self.empty_matchers.iter().copied());
+            }
+            Some(old) => {
+                let changed = changed_keys(old, &labels);
+                if changed.is_empty() {
+                    self.items.insert(item, labels);
+                    return Vec::new();
+                }
+                for k in &changed {
+                    candidates.extend(self.by_key.get(*k).into_iter().flatten().copied());
+                }
+                // Anchored selectors may read any key; only those anchored on
+                // a pair the item has (before or after) can change.
+                for (k, v) in old.iter().chain(labels.iter()) {
+                    if let Some(set) = self.anchored.get(k).and_then(|m| m.get(v)) {
+                        candidates.extend(set.iter().copied());
+                    }
+                }
+                for (k, v) in old {
+                    remove_nested(&mut self.values, k, v, &item);
+                }
+            }
+        }
+        for (k, v) in &labels {
+            self.values
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default()
+                .insert(item);
+        }
+        let mut changes = Vec::new();
+        for id in candidates {
+            let entry = self.entries[id.0 as usize]
+                .as_mut()
+                .expect("indexed selector is live");
+            let now = entry.selector.matches(&labels);
+            let was = entry.members.contains(&item);
+            if now == was {
+                continue;
+            }
+            if now {
+                entry.members.insert(item);
+                self.item_sels.entry(item).or_default().insert(id);
+            } else {
+                entry.members.remove(&item);
+                remove_from(&mut self.item_sels, &item, &id);
+            }
+            changes.push((id, now));
+        }
+        self.items.insert(item, labels);
+        changes.sort_unstable();
+        changes
+    }
+
+    /// Forgets an item; returns the selectors it was a member of.
+    pub(crate) fn remove_item(&mut self, item: ItemId) -> Vec<SelId> {
+        if let Some(old) = self.items.remove(&item) {
+            for (k, v) in &old {
+                remove_nested(&mut self.values, k, v, &item);
+            }
+        }
+        let mut left: Vec<SelId> = self.item_sels.remove(&item).into_iter().flatten().collect();
+        for id in &left {
+            if let Some(entry) = self.entries[id.0 as usize].as_mut() {
+                entry.members.remove(&item);
+            }
+        }
+        left.sort_unstable();
+        left
+    }
+
+    fn collect_for_pair(&self, k: &str, v: &str, out: &mut HashSet<SelId>) {
+        out.extend(self.by_key.get(k).into_iter().flatten().copied());
+        if let Some(set) = self.anchored.get(k).and_then(|m| m.get(v)) {
+            out.extend(set.iter().copied());
+        }
+    }
+
+    /// Items that might match `expr`; `None` means every item must be checked.
+    fn candidates(&self, expr: &Expr) -> Option<HashSet<ItemId>> {
+        let with_key = |label: &str| -> HashSet<ItemId> {
+            self.values
+                .get(label)
+                .into_iter()
+                .flat_map(|m| m.values().flatten().copied())
+                .collect()
+        };
+        match expr {
+            Expr::Compare {
+                label,
+                op: CompareOp::Eq,
+                value,
+            } => Some(
+                self.values
+                    .get(label)
+                    .and_then(|m| m.get(value))
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            Expr::In { label, values } => Some(
+                values
+                    .values()
+                    .iter()
+                    .filter_map(|v| self.values.get(label).and_then(|m| m.get(v)))
+                    .flatten()
+                    .copied()
+                    .collect(),
+            ),
+            Expr::Compare {
+                label,
+                op: CompareOp::Contains | CompareOp::StartsWith | CompareOp::EndsWith,
+                ..
+            }
+            | Expr::Has(label) => Some(with_key(label)),
+            Expr::And(ops) => ops
+                .iter()
+                .filter_map(|e| self.candidates(e))
+                .min_by_key(HashSet::len),
+            Expr::Or(ops) => {
+                let mut all = HashSet::new();
+                for e in ops {
+                    all.extend(self.candidates(e)?);
+                }
+                Some(all)
+            }
+            _ => None,
+        }
+    }
+
+    fn entry(&self, id: SelId) -> &Entry {
+        self.entries[id.0 as usize]
+            .as_ref()
+            .expect("selector id refers to a live selector")
+    }
+
+    fn entry_mut(&mut self, id: SelId) -> &mut Entry {
+        self.entries[id.0 as usize]
+            .as_mut()
+            .expect("selector id refers to a live selector")
+    }
+}
+
+/// A `k == "v"` the whole selector requires, if there is one at its top level.
+fn anchor_of(expr: &Expr) -> Option<(String, String)> {
+    match expr {
+        Expr::Compare {
+            label,
+            op: CompareOp::Eq,
+            value,
+        } => Some((label.clone(), value.clone())),
+        Expr::In { label, values } if values.values().len() == 1 => {
+            Some((label.clone(), values.values()[0].clone()))
+        }
+        Expr::And(ops) => ops.iter().find_map(anchor_of),
+        _ => None,
+    }
+}
+
+/// Keys present in one map but not the other, or with different values.
+fn changed_keys<'a>(old: &'a LabelMap, new: &'a LabelMap) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for (k, v) in old {
+        if new.get(k) != Some(v) {
+            out.push(k);
+        }
+    }
+    for k in new.keys() {
+        if !old.contains_key(k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// Removes `value` from the set at `key`, dropping the set when it empties.
+fn remove_from<K, Q, V>(map: &mut HashMap<K, HashSet<V>>, key: &Q, value: &V)
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
+    V: Hash + Eq,
+{
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// `remove_from` one level down: `map[k][v]`.
+fn remove_nested<V: Hash + Eq>(
+    map: &mut HashMap<String, HashMap<String, HashSet<V>>>,
+    k: &str,
+    v: &str,
+    value: &V,
+) {
+    if let Some(inner) = map.get_mut(k) {
+        remove_from(inner, v, value);
+        if inner.is_empty() {
+            map.remove(k);
+        }
+    }
+}
