@@ -48,9 +48,10 @@ pub use endpoint::{
 };
 pub use error::Error;
 pub use felix::{
-    AllowAction, ChainInsertMode, DenyAction, EnabledDisabled, EndpointToHostAction,
-    FelixConfiguration, FelixConfigurationSpec, IptablesBackend, NatOutgoingExclusions,
-    NftablesMode, ProtoPort, RouteTableRange, ServiceLoopPrevention,
+    AllowAction, BpfConntrackTimeouts, ChainInsertMode, DenyAction, EnabledDisabled,
+    EndpointToHostAction, FelixConfiguration, FelixConfigurationSpec, HealthTimeoutOverride,
+    IptablesBackend, NatOutgoingExclusions, NftablesMode, ProtoPort, RouteTableRange,
+    ServiceLoopPrevention,
 };
 pub use ipam::{
     IPAMConfiguration, IPAMConfigurationSpec, IPReservation, IPReservationSpec,

@@ -36,7 +36,8 @@ pub enum Resource {
     GlobalNetworkSet(GlobalNetworkSet),
     HostEndpoint(HostEndpoint),
     WorkloadEndpoint(WorkloadEndpoint),
-    FelixConfiguration(FelixConfiguration),
+    /// Boxed: the spec has ~190 optional fields.
+    FelixConfiguration(Box<FelixConfiguration>),
     ClusterInformation(ClusterInformation),
 }
 
@@ -261,7 +262,7 @@ pub(crate) fn from_json_document(
             Kind::GlobalNetworkSet => Resource::GlobalNetworkSet(strict(v)?),
             Kind::HostEndpoint => Resource::HostEndpoint(strict(v)?),
             Kind::WorkloadEndpoint => Resource::WorkloadEndpoint(strict(v)?),
-            Kind::FelixConfiguration => Resource::FelixConfiguration(strict(v)?),
+            Kind::FelixConfiguration => Resource::FelixConfiguration(Box::new(strict(v)?)),
             Kind::ClusterInformation => Resource::ClusterInformation(strict(v)?),
         })
     };

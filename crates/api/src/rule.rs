@@ -404,9 +404,13 @@ fn validate_entity(ctx: &Ctx, at: &str, e: &EntityRule, scope: Scope) -> Check {
         for (i, p) in ports.iter().enumerate() {
             match p {
                 Port::Range { min, max } => {
-                    ctx.ensure(min <= max, &format!("{field}[{i}]"), || {
+                    let at = format!("{field}[{i}]");
+                    ctx.ensure(min <= max, &at, || {
                         format!("port range minimum {min} is greater than maximum {max}")
-                    })?
+                    })?;
+                    ctx.ensure(*min >= 1, &at, || {
+                        "port number must be between 1 and 65535".to_string()
+                    })?;
                 }
                 Port::Named(n) => {
                     ctx.ensure(check::is_port_name(n), &format!("{field}[{i}]"), || {

@@ -312,3 +312,48 @@ fn to_json_puts_api_version_and_kind_first() {
         assert_eq!(Resource::from_json(v).unwrap(), *r);
     }
 }
+
+#[test]
+fn json_arrays_are_flattened_and_items_are_located() {
+    let rs = decode_documents(
+        r#"[{"apiVersion":"projectcalico.org/v3","kind":"Tier","metadata":{"name":"a"}},
+            {"apiVersion":"projectcalico.org/v3","kind":"Tier","metadata":{"name":"b"}}]"#,
+    )
+    .unwrap();
+    assert_eq!(rs.len(), 2);
+    let (doc, path, msg) = decode_err("- 1\n");
+    assert_eq!((doc, path.as_str()), (1, "[0]"));
+    assert!(msg.contains("expected an object"), "{msg}");
+}
+
+#[test]
+fn yaml_1_1_booleans_stay_strings() {
+    let rs = decode_documents(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata: {name: s, namespace: n, labels: {a: yes, b: on}}\n",
+    )
+    .unwrap();
+    let m = rs[0].metadata();
+    assert_eq!(m.namespace.as_deref(), Some("n"));
+    assert_eq!(m.labels["a"], "yes");
+    assert_eq!(m.labels["b"], "on");
+    let yaml = encode_yaml(&[rs[0].to_json()]).unwrap();
+    assert!(yaml.contains("a: \"yes\""), "{yaml}");
+}
+
+#[test]
+fn unquoted_asdot_is_refused_rather_than_misread() {
+    let (_, path, msg) = decode_err(
+        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: a}\nspec: {peerIP: 10.0.0.1, asNumber: 1.10}\n",
+    );
+    assert_eq!(path, "spec.asNumber");
+    assert!(msg.contains("quote"), "{msg}");
+}
+
+#[test]
+fn missing_required_rule_action_is_named() {
+    let (_, path, msg) = decode_err(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: a, namespace: b}\nspec: {ingress: [{protocol: TCP}]}\n",
+    );
+    assert_eq!(path, "spec.ingress[0]");
+    assert_eq!(msg, "missing field \"action\"");
+}

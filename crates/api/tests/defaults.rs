@@ -65,7 +65,10 @@ fn policy_types_inference() {
         vec![Egress]
     );
     let r = Rule::new(Action::Allow);
-    assert_eq!(infer_policy_types(&[], std::slice::from_ref(&r)), vec![Egress]);
+    assert_eq!(
+        infer_policy_types(&[], std::slice::from_ref(&r)),
+        vec![Egress]
+    );
     assert_eq!(infer_policy_types(&[r], &[]), vec![Ingress]);
 }
 

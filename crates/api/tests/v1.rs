@@ -662,9 +662,23 @@ fn unknown_kind_and_wrong_api_version() {
 }
 
 #[test]
+fn empty_sections_read_as_absent() {
+    let Resource::Profile(p) =
+        one("apiVersion: v1\nkind: profile\nmetadata:\n  name: bare\n  tags:\nspec:\n")
+    else {
+        panic!("expected a Profile");
+    };
+    assert_eq!(p.metadata.name, "bare");
+    assert!(p.spec.labels_to_apply.is_empty() && p.spec.ingress.is_empty());
+}
+
+#[test]
 fn empty_documents_are_skipped_but_counted() {
     let text = "# nothing here\n---\n---\napiVersion: v1\nkind: node\nmetadata: {name: n1}\nspec: {bogus: 1}\n";
     let (doc, path, _) = decode_error(text);
     assert_eq!((doc, path.as_str()), (2, "spec.bogus"));
     assert!(convert_v1("").unwrap().is_empty());
+    let (doc, path, msg) = decode_error("- 42\n");
+    assert_eq!((doc, path.as_str()), (1, "[0]"));
+    assert!(msg.contains("a number"), "{msg}");
 }

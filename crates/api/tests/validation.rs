@@ -807,3 +807,25 @@ fn profile_rules() {
         "spec.labelsToApply.a"
     );
 }
+
+#[test]
+fn felix_configuration_from_a_live_cluster_decodes() {
+    // Shape of `calicoctl get felixconfiguration default -o yaml` on a current cluster.
+    let text = "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata:\n  creationTimestamp: \"2024-05-01T10:00:00Z\"\n  name: default\n  resourceVersion: \"1234\"\n  uid: 0c5e3b2e-7f1a-4c1e-9d3b-1f2e3d4c5b6a\nspec:\n  bpfConnectTimeLoadBalancing: TCP\n  bpfHostNetworkedNATWithoutCTLB: Enabled\n  bpfLogLevel: \"\"\n  floatingIPs: Disabled\n  healthPort: 9099\n  logSeverityScreen: Info\n  reportingInterval: 0s\n  vxlanVNI: 4096\n  healthTimeoutOverrides:\n  - {name: InternalDataplaneMainLoop, timeout: 90s}\n  bpfConntrackTimeouts: {tcpEstablished: 1h, udpTimeout: Auto}\n";
+    ok(text);
+    let f = |spec: &str| {
+        format!("apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {{name: default}}\nspec: {spec}\n")
+    };
+    assert_eq!(
+        bad(&f("{externalNodesList: ['fd00::/64']}")),
+        "spec.externalNodesList[0]"
+    );
+    assert_eq!(
+        bad(&f("{deviceRouteSourceAddress: nope}")),
+        "spec.deviceRouteSourceAddress"
+    );
+    assert_eq!(
+        bad(&f("{openstackRegion: Bad_Region}")),
+        "spec.openstackRegion"
+    );
+}

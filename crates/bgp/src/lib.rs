@@ -6,6 +6,9 @@
 pub mod codec;
 mod error;
 pub mod fsm;
+pub mod md5;
 pub mod rib;
+pub mod speaker;
 
 pub use error::{Error, Result};
+pub use speaker::{Filters, PeerConfig, PeerStatus, Speaker, SpeakerConfig};

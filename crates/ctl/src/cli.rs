@@ -45,6 +45,8 @@ pub enum Command {
     Patch(PatchArgs),
     /// Set or remove a label on a resource.
     Label(LabelArgs),
+    /// Convert Calico v1 manifests to projectcalico.org/v3 resources.
+    Convert(ConvertArgs),
     /// Check resources in a file without touching the datastore.
     Validate(FileArgs),
     /// Display the client version and the cluster's Calico version.
@@ -153,6 +155,15 @@ pub struct LabelArgs {
     pub remove: bool,
     #[arg(short = 'n', long = "namespace")]
     pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// yaml (default) or json.
+    #[arg(short = 'o', long = "output", default_value = "yaml")]
+    pub output: String,
 }
 
 #[derive(Debug, Args)]

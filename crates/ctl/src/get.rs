@@ -46,7 +46,7 @@ enum Query {
     /// Every resource of the kind (in one namespace, or all for `None`).
     List(Kind, Option<String>),
     /// Specific resources.
-    Named(Kind, Vec<Target>),
+    Named(Vec<Target>),
 }
 
 pub async fn run(client: &ResourceClient, args: GetArgs) -> Result<()> {
@@ -62,26 +62,25 @@ pub async fn run(client: &ResourceClient, args: GetArgs) -> Result<()> {
         (None, Some(kind)) => vec![arg_query(parse_kind(kind)?, &args)?],
         (None, None) => return Err(anyhow!("No resources specified")),
     };
-    let with_namespace = args.all_namespaces || args.namespace.is_some();
+    let mut results = Vec::new();
     for query in queries {
-        let (kind, results) = match query {
+        match query {
             Query::List(kind, ns) => {
                 let list = client.list(kind, ns.as_deref(), "").await?;
-                (kind, vec![Found::List(list.items, list.revision)])
+                results.push(Found::List(kind, list.items, list.revision));
             }
-            Query::Named(kind, targets) => {
-                let mut found = Vec::new();
+            Query::Named(targets) => {
                 for t in targets {
                     match client.get(t.kind, t.namespace.as_deref(), &t.name).await {
-                        Ok(r) => found.push(Found::One(Box::new(r))),
+                        Ok(r) => results.push(Found::One(Box::new(r))),
                         Err(e) => errors.push(e.to_string()),
                     }
                 }
-                (kind, found)
             }
-        };
-        print_results(client, kind, results, &out, with_namespace, args.export).await?;
+        }
     }
+    let with_namespace = args.all_namespaces || args.namespace.is_some();
+    print_results(client, &results, &out, with_namespace, args.export).await?;
     if errors.is_empty() {
         Ok(())
     } else {
@@ -123,7 +122,7 @@ fn arg_query(kind: Kind, args: &GetArgs) -> Result<Query> {
             revision: None,
         })
         .collect();
-    Ok(Query::Named(kind, targets))
+    Ok(Query::Named(targets))
 }
 
 /// One query per resource named in the file; undecodable documents become errors.
@@ -139,15 +138,12 @@ fn file_queries(file: &str, args: &GetArgs, errors: &mut Vec<String>) -> Result<
                     meta.namespace.as_deref(),
                     args.namespace.as_deref(),
                 ) {
-                    Ok(namespace) => queries.push(Query::Named(
-                        r.kind(),
-                        vec![Target {
-                            kind: r.kind(),
-                            namespace,
-                            name: meta.name.clone(),
-                            revision: None,
-                        }],
-                    )),
+                    Ok(namespace) => queries.push(Query::Named(vec![Target {
+                        kind: r.kind(),
+                        namespace,
+                        name: meta.name.clone(),
+                        revision: None,
+                    }])),
                     Err(e) => errors.push(e),
                 }
             }
@@ -156,16 +152,34 @@ fn file_queries(file: &str, args: &GetArgs, errors: &mut Vec<String>) -> Result<
     Ok(queries)
 }
 
-/// What a query found: a whole list (with the revision it was read at) or single resources.
+/// What a query found: a whole list of one kind (with the revision it was read at) or one
+/// resource.
 enum Found {
-    List(Vec<Resource>, i64),
+    List(Kind, Vec<Resource>, i64),
     One(Box<Resource>),
 }
 
+impl Found {
+    fn kind(&self) -> Kind {
+        match self {
+            Found::List(kind, _, _) => *kind,
+            Found::One(r) => r.kind(),
+        }
+    }
+
+    fn items(&self) -> Vec<&Resource> {
+        match self {
+            Found::List(_, items, _) => items.iter().collect(),
+            Found::One(r) => vec![r],
+        }
+    }
+}
+
+/// Prints a table per list or resource found (as calicoctl does), or everything found as
+/// one YAML/JSON object: the resource itself, or a list.
 async fn print_results(
     client: &ResourceClient,
-    kind: Kind,
-    results: Vec<Found>,
+    results: &[Found],
     out: &Output,
     with_namespace: bool,
     export: bool,
@@ -179,37 +193,34 @@ async fn print_results(
     };
     match out {
         Output::Table(layout) => {
-            let cols = table::columns(kind, layout, with_namespace)?;
-            let ctx = TableContext {
-                default_as: default_as(client, kind).await,
-            };
-            for found in &results {
-                let items: Vec<Value> = match found {
-                    Found::List(items, _) => items.iter().map(json_of).collect(),
-                    Found::One(r) => vec![json_of(r)],
+            for found in results {
+                let kind = found.kind();
+                let cols = table::columns(kind, layout, with_namespace)?;
+                let ctx = TableContext {
+                    default_as: default_as(client, kind).await,
                 };
+                let items: Vec<Value> = found.items().into_iter().map(json_of).collect();
                 println!("{}", table::render(kind, &cols, &items, &ctx));
             }
         }
         Output::Structured(format) => {
-            let value = match results.as_slice() {
+            let value = match results {
                 [] => return Ok(()),
                 [Found::One(r)] => json_of(r),
-                [Found::List(items, rev)] => output::list_object(
-                    kind,
+                [Found::List(kind, items, rev)] => output::list_object(
+                    &format!("{kind}List"),
                     items.iter().map(json_of).collect(),
                     (!export).then_some(*rev),
                 ),
-                many => output::list_object(
-                    kind,
-                    many.iter()
-                        .flat_map(|f| match f {
-                            Found::List(items, _) => items.iter().map(json_of).collect(),
-                            Found::One(r) => vec![json_of(r)],
-                        })
-                        .collect(),
-                    None,
-                ),
+                many => {
+                    let first = many[0].kind();
+                    let list_kind = match many.iter().all(|f| f.kind() == first) {
+                        true => format!("{first}List"),
+                        false => "List".to_string(),
+                    };
+                    let items = many.iter().flat_map(Found::items).map(json_of).collect();
+                    output::list_object(&list_kind, items, None)
+                }
             };
             print!("{}", output::render(&value, *format)?);
         }

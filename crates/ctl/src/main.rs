@@ -3,6 +3,7 @@
 
 mod batch;
 mod cli;
+mod convert;
 mod get;
 mod input;
 mod label;
@@ -81,6 +82,7 @@ async fn run(cli: Cli) -> Result<()> {
             let entries = input::load(&file.filename, file.recursive, file.skip_empty)?;
             batch::run(Action::Validate, entries, None, None).await
         }
+        Command::Convert(args) => convert::run(&args),
         Command::Version(args) => {
             let client = match args.client {
                 true => None,

@@ -3,7 +3,6 @@
 //! in field order.
 
 use anyhow::{anyhow, Result};
-use api::Kind;
 use serde_json::{json, Map, Value};
 
 /// Structured output formats.
@@ -13,11 +12,12 @@ pub enum Format {
     Json,
 }
 
-/// Wraps resources in a `<Kind>List` read at store revision `revision`.
-pub fn list_object(kind: Kind, items: Vec<Value>, revision: Option<i64>) -> Value {
+/// Wraps resources in a list object of kind `list_kind` (`<Kind>List`, or `List` for mixed
+/// kinds), read at store revision `revision` when known.
+pub fn list_object(list_kind: &str, items: Vec<Value>, revision: Option<i64>) -> Value {
     let mut list = Map::new();
-    list.insert("apiVersion".into(), json!("projectcalico.org/v3"));
-    list.insert("kind".into(), json!(format!("{kind}List")));
+    list.insert("apiVersion".into(), json!(api::API_VERSION));
+    list.insert("kind".into(), json!(list_kind));
     let mut meta = Map::new();
     if let Some(rev) = revision {
         meta.insert("resourceVersion".into(), json!(rev.to_string()));
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn list_shape() {
-        let list = list_object(Kind::IPPool, vec![json!({"kind": "IPPool"})], Some(7));
+        let list = list_object("IPPoolList", vec![json!({"kind": "IPPool"})], Some(7));
         assert_eq!(
             list,
             json!({"apiVersion": "projectcalico.org/v3", "kind": "IPPoolList",

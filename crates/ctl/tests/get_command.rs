@@ -331,3 +331,44 @@ fn yaml_and_json_round_trip_through_apply() {
         before["metadata"]["resourceVersion"]
     );
 }
+
+#[test]
+fn get_by_file_prints_everything_it_names() {
+    let ctl = Ctl::new();
+    let text = format!(
+        "{}---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: dns\nspec:\n  nets: [8.8.8.8/32, 1.1.1.0/24]\n",
+        pool("a", "10.1.0.0/16")
+    );
+    ctl.apply(&text);
+    let file = ctl.file("both.yaml", &text);
+
+    let tables = ctl.run(&["get", "-f", &file, "-o", "wide"]);
+    assert_eq!(
+        trimmed(tables.ok())[..3],
+        ["NAME   CIDR          NAT     IPIPMODE   VXLANMODE   DISABLED   DISABLEBGPEXPORT   SELECTOR   ASSIGNMENTMODE",
+         "a      10.1.0.0/16   false   Never      Never       false      false              all()      Automatic",
+         ""]
+    );
+    assert_eq!(
+        trimmed(&tables.stdout)[3..],
+        ["NAME   NETS", "dns    8.8.8.8/32,1.1.1.0/24", ""]
+    );
+
+    let yaml = ctl
+        .run(&["get", "-f", &file, "-o", "yaml"])
+        .ok()
+        .to_string();
+    assert!(yaml.contains("\nkind: List\n"), "{yaml}");
+    let again = ctl.run_stdin(&["apply", "-f", "-"], &yaml);
+    assert_eq!(again.ok(), "Successfully applied 2 resource(s)\n");
+
+    ctl.run(&["delete", "gnetset", "dns"]).ok();
+    let partial = ctl.run(&["get", "-f", &file, "-o", "json"]);
+    assert_eq!(partial.code, 1);
+    assert_eq!(
+        partial.stderr,
+        "resource does not exist: GlobalNetworkSet(dns)\n"
+    );
+    let v: serde_json::Value = serde_json::from_str(&partial.stdout).unwrap();
+    assert_eq!(v["metadata"]["name"], "a");
+}

@@ -19,9 +19,10 @@ fn args(host: &str, handle: &str) -> AutoAssignArgs {
     }
 }
 
-fn wep_yaml(name: &str, node: &str, ip: IpAddr) -> String {
+/// A pod's WorkloadEndpoint (named as Calico derives it: `<node>-k8s-<pod>-eth0`).
+fn wep_yaml(pod: &str, node: &str, ip: IpAddr) -> String {
     format!(
-        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {{name: {name}, namespace: default}}\nspec: {{orchestrator: k8s, workload: w, node: {node}, pod: {name}, endpoint: eth0, interfaceName: cali0, ipNetworks: [{ip}/32]}}\n"
+        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {{name: {node}-k8s-{pod}-eth0, namespace: default}}\nspec: {{orchestrator: k8s, node: {node}, pod: {pod}, endpoint: eth0, interfaceName: cali0, ipNetworks: [{ip}/32]}}\n"
     )
 }
 
@@ -35,8 +36,8 @@ async fn check_finds_leaks_and_release_from_report_fixes_them() {
     f.apply(&wep_yaml("used", "n1", used)).await;
     // A workload whose address IPAM never allocated, and a block of a node that is gone.
     f.apply(&wep_yaml("rogue", "n1", "10.0.0.200".parse().unwrap())).await;
-    let ghost = f.ipam.auto_assign(&args("ghost", "ghost-pod")).await.unwrap().ipv4[0].addr();
-    f.apply(&wep_yaml("ghost-pod", "ghost", ghost)).await;
+    let ghost = f.ipam.auto_assign(&args("ghost", "ghostpod")).await.unwrap().ipv4[0].addr();
+    f.apply(&wep_yaml("ghostpod", "ghost", ghost)).await;
 
     let report = f.ipam.check().await.unwrap();
     assert_eq!(report.allocations, 3);
@@ -125,7 +126,7 @@ async fn show_reports_pool_and_block_usage_and_ip_owner() {
         .map(|b| b.value)
         .collect();
     let text = render_usage(&usage(&pools, &blocks, true));
-    assert!(text.contains("| IP Pool  | 10.0.0.0/24 |       256 | 5 (2%)     | 251 (98%)  |"), "{text}");
+    assert!(text.contains("| IP Pool  | 10.0.0.0/24 |       256 | 5 (2%)     | 251 (98%) |"), "{text}");
     assert!(text.contains("| Block    | "), "{text}");
     let info = f.ipam.ip_info(ips[2]).await.unwrap();
     let text = render_ip_info(ips[2], info.as_ref());

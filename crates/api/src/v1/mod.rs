@@ -115,7 +115,7 @@ fn split_documents(text: &str) -> Vec<String> {
 fn collect(v: Value, document: usize, prefix: &str, out: &mut Vec<Resource>) -> Result<(), Error> {
     let err = |path: &str, message: String| Error::Decode {
         document,
-        path: format!("{prefix}{path}"),
+        path: format!("{prefix}{path}").trim_end_matches('.').to_string(),
         message,
     };
     let mut obj = match v {
@@ -151,7 +151,8 @@ fn collect(v: Value, document: usize, prefix: &str, out: &mut Vec<Resource>) -> 
     if let Some(item_kind) = kind.strip_suffix("List").filter(|k| KINDS.contains(k)) {
         return flatten_list(obj, Some(item_kind), document, prefix, out);
     }
-    let body = Value::Object(obj);
+    let mut body = Value::Object(obj);
+    drop_nulls(&mut body);
     let converted = match kind.as_str() {
         "ipPool" => decode(body).and_then(convert::ip_pool),
         "bgpPeer" => decode(body).and_then(convert::bgp_peer),
@@ -198,7 +199,7 @@ fn flatten_list(
 ) -> Result<(), Error> {
     let err = |path: &str, message: String| Error::Decode {
         document,
-        path: format!("{prefix}{path}"),
+        path: format!("{prefix}{path}").trim_end_matches('.').to_string(),
         message,
     };
     let items = match obj.remove("items") {
@@ -261,29 +262,27 @@ fn flatten_list(
     Ok(())
 }
 
-/// Strictly decodes a v1 body (`metadata`, `spec`), naming the failing field.
+/// Strictly decodes a v1 body (`metadata`, `spec`); the path names the failing field,
+/// including an unknown one.
 fn decode<T: DeserializeOwned>(body: Value) -> Result<T, Fault> {
     serde_path_to_error::deserialize(body).map_err(|e| {
-        let mut path = e.path().to_string();
-        if path == "." {
-            path.clear();
-        }
-        let message = tidy_message(&e.inner().to_string());
-        if let Some(field) = unknown_field(&message) {
-            if path.is_empty() {
-                path = field.to_string();
-            } else if !path.ends_with(field) {
-                path = format!("{path}.{field}");
-            }
-        }
-        (path, message)
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        (path, tidy_message(&e.inner().to_string()))
     })
 }
 
-/// The field named by serde's "unknown field" message (after [`tidy_message`]).
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field \"")?;
-    rest.split('"').next()
+/// Removes `key: null` entries at every level: v1 (Go) read an empty `spec:` or `ipip:`
+/// as the field's zero value, the same as leaving it out.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 fn kinds() -> String {

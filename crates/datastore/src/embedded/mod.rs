@@ -10,14 +10,16 @@
 //! - the change log holds exactly the revisions after `compacted`; watches replay it and then
 //!   follow new commits, woken by inotify (other processes) or directly (this process).
 //!
-//! SQLite calls block, so each operation runs on tokio's blocking pool with a pooled
-//! connection and never stalls the async workers.
+//! SQLite calls block, so they never run on tokio's workers: writes go to the store's writer
+//! thread (which group-commits concurrent writes), reads run on tokio's blocking pool with a
+//! pooled connection.
 
 mod notify;
 mod ops;
 mod pool;
 mod schema;
 mod watcher;
+mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use crate::store::{KeyValue, ListResult, Revision, Store, Watch};
 use crate::{Error, Result};
 use notify::Notifier;
 use pool::Pool;
+use writer::{WriteOp, Writer, Written};
 
 /// Settings of one process's handle on an embedded store file.
 #[derive(Clone, Debug)]
@@ -63,7 +66,8 @@ pub struct EmbeddedStore {
 /// What the store's operations, its watch tasks and its tracker task share.
 struct Shared {
     pool: Pool,
-    notifier: Notifier,
+    notifier: Arc<Notifier>,
+    writer: Writer,
 }
 
 /// Aborts a task when dropped: ties watch and tracker tasks to their owners.
@@ -87,10 +91,15 @@ impl EmbeddedStore {
         let mut first = schema::connect(path, &options)?;
         schema::initialize(&mut first, path)?;
         let revision = ops::meta(&first)?.revision;
-        let notifier = Notifier::open(path, revision)?;
-        let pool = Pool::new(path, options, first);
+        let notifier = Arc::new(Notifier::open(path, revision)?);
+        let writer = Writer::start(first, Arc::clone(&notifier), options.history_limit)?;
+        let pool = Pool::new(path, options);
         Ok(Self {
-            shared: Arc::new(Shared { pool, notifier }),
+            shared: Arc::new(Shared {
+                pool,
+                notifier,
+                writer,
+            }),
         })
     }
 
@@ -114,22 +123,6 @@ impl Shared {
             .await
             .map_err(|e| Error::Backend(format!("embedded store operation panicked: {e}")))?
     }
-
-    /// Runs the write `f` (given the auto-compaction limit; it returns its result and the
-    /// revision it committed) and announces that revision.
-    async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection, Option<u64>) -> Result<(T, Revision)> + Send + 'static,
-    {
-        let shared = Arc::clone(self);
-        self.blocking(move |conn| {
-            let (out, revision) = f(conn, shared.pool.options().history_limit)?;
-            shared.notifier.committed(revision);
-            Ok(out)
-        })
-        .await
-    }
 }
 
 #[async_trait]
@@ -147,26 +140,31 @@ impl Store for EmbeddedStore {
     }
 
     async fn create(&self, key: &str, value: &[u8]) -> Result<Revision> {
-        let (key, value) = (key.to_owned(), value.to_vec());
-        self.shared
-            .write(move |conn, limit| ops::create(conn, &key, &value, limit).map(|rev| (rev, rev)))
-            .await
+        let op = WriteOp::Create {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        };
+        revision_of(self.shared.writer.submit(op).await?)
     }
 
     async fn update(&self, key: &str, value: &[u8], expected: Revision) -> Result<Revision> {
-        let (key, value) = (key.to_owned(), value.to_vec());
-        self.shared
-            .write(move |conn, limit| {
-                ops::update(conn, &key, &value, expected, limit).map(|rev| (rev, rev))
-            })
-            .await
+        let op = WriteOp::Update {
+            key: key.to_owned(),
+            value: value.to_vec(),
+            expected,
+        };
+        revision_of(self.shared.writer.submit(op).await?)
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
-        let key = key.to_owned();
-        self.shared
-            .write(move |conn, limit| ops::delete(conn, &key, expected, limit))
-            .await
+        let op = WriteOp::Delete {
+            key: key.to_owned(),
+            expected,
+        };
+        match self.shared.writer.submit(op).await? {
+            Written::Deleted(old) => Ok(old),
+            Written::Revision(_) => Err(mismatch()),
+        }
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<Watch> {
@@ -184,4 +182,15 @@ impl Store for EmbeddedStore {
             .blocking(move |conn| ops::compact(conn, revision))
             .await
     }
+}
+
+fn revision_of(written: Written) -> Result<Revision> {
+    match written {
+        Written::Revision(revision) => Ok(revision),
+        Written::Deleted(_) => Err(mismatch()),
+    }
+}
+
+fn mismatch() -> Error {
+    Error::Backend("embedded store writer answered a different kind of write".into())
 }

@@ -1,8 +1,8 @@
-//! The blocking SQL behind each store operation. Every write is one `BEGIN IMMEDIATE`
-//! transaction: read the meta row, check the key, bump the revision, write `kv` and `log`,
-//! trim old history when over the limit, commit.
+//! The blocking SQL behind each store operation. A write runs inside the caller's
+//! `BEGIN IMMEDIATE` transaction (see `writer`): read the meta row, check the key, bump the
+//! revision, write `kv` and `log`, trim old history when over the limit.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::{EventKind, KeyValue, ListResult, Revision, WatchEvent};
 use crate::{Error, Result};
@@ -97,62 +97,62 @@ pub(super) fn list(conn: &mut Connection, prefix: &str) -> Result<ListResult> {
 }
 
 pub(super) fn create(
-    conn: &mut Connection,
+    conn: &Connection,
     key: &str,
     value: &[u8],
     history_limit: Option<u64>,
 ) -> Result<Revision> {
-    write(conn, history_limit, |tx, revision| {
-        if mod_revision(tx, key)?.is_some() {
+    write(conn, history_limit, |conn, revision| {
+        if mod_revision(conn, key)?.is_some() {
             return Err(Error::AlreadyExists {
                 key: key.to_owned(),
             });
         }
-        tx.execute(
+        conn.execute(
             "INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?3)",
             params![key.as_bytes(), value, revision],
         )?;
-        log_change(tx, revision, key, Some(value))?;
+        log_change(conn, revision, key, Some(value))?;
         Ok(revision)
     })
 }
 
 pub(super) fn update(
-    conn: &mut Connection,
+    conn: &Connection,
     key: &str,
     value: &[u8],
     expected: Revision,
     history_limit: Option<u64>,
 ) -> Result<Revision> {
-    write(conn, history_limit, |tx, revision| {
-        let actual = mod_revision(tx, key)?.ok_or_else(|| Error::NotFound {
+    write(conn, history_limit, |conn, revision| {
+        let actual = mod_revision(conn, key)?.ok_or_else(|| Error::NotFound {
             key: key.to_owned(),
         })?;
         check_revision(key, expected, actual)?;
-        tx.execute(
+        conn.execute(
             "UPDATE kv SET value = ?2, mod_revision = ?3 WHERE key = ?1",
             params![key.as_bytes(), value, revision],
         )?;
-        log_change(tx, revision, key, Some(value))?;
+        log_change(conn, revision, key, Some(value))?;
         Ok(revision)
     })
 }
 
 pub(super) fn delete(
-    conn: &mut Connection,
+    conn: &Connection,
     key: &str,
     expected: Option<Revision>,
     history_limit: Option<u64>,
 ) -> Result<(KeyValue, Revision)> {
-    write(conn, history_limit, |tx, revision| {
-        let old = get(tx, key)?.ok_or_else(|| Error::NotFound {
+    write(conn, history_limit, |conn, revision| {
+        let old = get(conn, key)?.ok_or_else(|| Error::NotFound {
             key: key.to_owned(),
         })?;
         if let Some(expected) = expected {
             check_revision(key, expected, old.revision)?;
         }
-        tx.execute("DELETE FROM kv WHERE key = ?1", [key.as_bytes()])?;
-        log_change(tx, revision, key, None)?;
+        conn.execute("DELETE FROM kv WHERE key = ?1", [key.as_bytes()])?;
+        log_change(conn, revision, key, None)?;
         Ok((old, revision))
     })
 }
@@ -284,37 +284,35 @@ pub(super) fn verify(conn: &mut Connection) -> Result<()> {
     Ok(tx.commit()?)
 }
 
-/// Runs `apply` inside one immediate transaction at the next revision, then commits.
+/// Applies one write at the next revision; the caller holds the write transaction.
 fn write<T>(
-    conn: &mut Connection,
+    conn: &Connection,
     history_limit: Option<u64>,
-    apply: impl FnOnce(&Transaction<'_>, Revision) -> Result<T>,
+    apply: impl FnOnce(&Connection, Revision) -> Result<T>,
 ) -> Result<T> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let meta = meta(&tx)?;
+    let meta = meta(conn)?;
     let revision = meta.revision + 1;
-    let out = apply(&tx, revision)?;
-    tx.execute("UPDATE meta SET revision = ?1 WHERE id = 0", [revision])?;
+    let out = apply(conn, revision)?;
+    conn.execute("UPDATE meta SET revision = ?1 WHERE id = 0", [revision])?;
     if let Some(limit) = history_limit {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Trim in steps of limit/8 so the delete cost is paid once per many writes.
         let slack = (limit / 8).max(1);
         if revision - meta.compacted > limit.saturating_add(slack) {
-            trim_log(&tx, revision - limit)?;
+            trim_log(conn, revision - limit)?;
         }
     }
-    tx.commit()?;
     Ok(out)
 }
 
-fn trim_log(tx: &Transaction<'_>, upto: Revision) -> Result<()> {
-    tx.execute("DELETE FROM log WHERE revision <= ?1", [upto])?;
-    tx.execute("UPDATE meta SET compacted = ?1 WHERE id = 0", [upto])?;
+fn trim_log(conn: &Connection, upto: Revision) -> Result<()> {
+    conn.execute("DELETE FROM log WHERE revision <= ?1", [upto])?;
+    conn.execute("UPDATE meta SET compacted = ?1 WHERE id = 0", [upto])?;
     Ok(())
 }
 
-fn mod_revision(tx: &Transaction<'_>, key: &str) -> Result<Option<Revision>> {
-    Ok(tx
+fn mod_revision(conn: &Connection, key: &str) -> Result<Option<Revision>> {
+    Ok(conn
         .query_row(
             "SELECT mod_revision FROM kv WHERE key = ?1",
             [key.as_bytes()],
@@ -337,7 +335,7 @@ fn check_revision(key: &str, expected: Revision, actual: Revision) -> Result<()>
 }
 
 fn log_change(
-    tx: &Transaction<'_>,
+    conn: &Connection,
     revision: Revision,
     key: &str,
     value: Option<&[u8]>,
@@ -347,7 +345,7 @@ fn log_change(
     } else {
         KIND_DELETE
     };
-    tx.execute(
+    conn.execute(
         "INSERT INTO log (revision, key, kind, value) VALUES (?1, ?2, ?3, ?4)",
         params![revision, key.as_bytes(), kind, value],
     )?;

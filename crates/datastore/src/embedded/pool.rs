@@ -1,5 +1,5 @@
-//! A small pool of SQLite connections to one file, so that blocking operations running on
-//! tokio's blocking threads can proceed in parallel (WAL readers never wait for the writer).
+//! A small pool of SQLite connections to one file for reads, so that reads running on tokio's
+//! blocking threads proceed in parallel (WAL readers never wait for the writer).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,16 +19,12 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    pub(super) fn new(path: &Path, options: EmbeddedOptions, first: Connection) -> Self {
+    pub(super) fn new(path: &Path, options: EmbeddedOptions) -> Self {
         Self {
             path: path.to_owned(),
             options,
-            idle: Mutex::new(vec![first]),
+            idle: Mutex::new(Vec::new()),
         }
-    }
-
-    pub(super) fn options(&self) -> &EmbeddedOptions {
-        &self.options
     }
 
     /// Runs `f` on an idle connection (or a new one), then returns the connection to the pool.

@@ -9,31 +9,29 @@ mod connect;
 mod keys;
 mod watch;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, GetOptions, GetResponse,
-    KvClient, Txn, TxnOp, TxnOpResponse, TxnResponse,
+    CompactionOptions, Compare, CompareOp, DeleteOptions, GetOptions, GetResponse, Txn, TxnOp,
+    TxnOpResponse, TxnResponse,
 };
 
-use connect::describe;
 pub use connect::EtcdConfig;
+use connect::{describe, Connection, Resend};
 
 use crate::store::{KeyValue, ListResult, Revision, Store, Watch};
 use crate::{Error, Result};
 
-/// Largest response the client accepts (etcd itself sends up to 2 GiB); a list shrinks its
-/// page when a page would not fit.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Keys per list page to start with.
 const FIRST_PAGE: i64 = 2_000;
 /// How often a list restarts when its snapshot revision is compacted under it.
 const LIST_ATTEMPTS: usize = 3;
 
-/// A `Store` backed by an etcd v3 cluster. Cheap to clone; clones share connections.
+/// A `Store` backed by an etcd v3 cluster. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
-    kv: KvClient,
+    conn: Arc<Connection>,
     endpoints: String,
 }
 
@@ -46,21 +44,24 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 impl EtcdStore {
-    /// Connects to the cluster described by `cfg` and checks that it answers.
+    /// Connects to the first endpoint of `cfg` that answers (with its TLS files and
+    /// credentials); later failures move on to the next endpoint.
     pub async fn connect(cfg: &EtcdConfig) -> Result<Self> {
-        let client = connect::connect(cfg).await?;
-        let kv = client
-            .kv_client()
-            .max_decoding_message_size(MAX_RESPONSE_BYTES);
         Ok(Self {
-            client,
-            kv,
+            conn: Arc::new(Connection::open(cfg).await?),
             endpoints: cfg.endpoint_list(),
         })
     }
 
-    async fn txn(&self, txn: Txn) -> Result<TxnResponse> {
-        self.kv.clone().txn(txn).await.map_err(backend)
+    /// A guarded write: `txn` built fresh for each attempt.
+    async fn txn(&self, txn: impl Fn() -> Txn) -> Result<TxnResponse> {
+        self.conn
+            .run(Resend::IfUnsent, |m| {
+                let txn = txn();
+                async move { m.kv.clone().txn(txn).await }
+            })
+            .await
+            .map_err(backend)
     }
 
     /// Every key in `[start, end)` at one revision, page by page.
@@ -115,7 +116,14 @@ impl EtcdStore {
                 .with_range(end)
                 .with_limit(*limit)
                 .with_revision(revision);
-            match self.kv.clone().get(start, Some(options)).await {
+            let result = self
+                .conn
+                .run(Resend::Always, |m| {
+                    let options = options.clone();
+                    async move { m.kv.clone().get(start, Some(options)).await }
+                })
+                .await;
+            match result {
                 Err(etcd_client::Error::GRpcStatus(s))
                     if s.code() == tonic::Code::OutOfRange && *limit > 1 =>
                 {
@@ -142,7 +150,11 @@ impl EtcdStore {
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let resp = self.kv.clone().get(key, None).await.map_err(backend)?;
+        let resp = self
+            .conn
+            .run(Resend::Always, |m| async move { m.kv.clone().get(key, None).await })
+            .await
+            .map_err(backend)?;
         resp.kvs().first().map(convert).transpose()
     }
 
@@ -161,10 +173,13 @@ impl Store for EtcdStore {
     }
 
     async fn create(&self, key: &str, value: &[u8]) -> Result<Revision> {
-        let txn = Txn::new()
-            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value, None)]);
-        let resp = self.txn(txn).await?;
+        let resp = self
+            .txn(|| {
+                Txn::new()
+                    .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+                    .and_then([TxnOp::put(key, value, None)])
+            })
+            .await?;
         if !resp.succeeded() {
             return Err(Error::AlreadyExists { key: key.into() });
         }
@@ -172,14 +187,17 @@ impl Store for EtcdStore {
     }
 
     async fn update(&self, key: &str, value: &[u8], expected: Revision) -> Result<Revision> {
-        let txn = Txn::new()
-            .when([
-                Compare::version(key, CompareOp::Greater, 0),
-                Compare::mod_revision(key, CompareOp::Equal, expected),
-            ])
-            .and_then([TxnOp::put(key, value, None)])
-            .or_else([TxnOp::get(key, None)]);
-        let resp = self.txn(txn).await?;
+        let resp = self
+            .txn(|| {
+                Txn::new()
+                    .when([
+                        Compare::version(key, CompareOp::Greater, 0),
+                        Compare::mod_revision(key, CompareOp::Equal, expected),
+                    ])
+                    .and_then([TxnOp::put(key, value, None)])
+                    .or_else([TxnOp::get(key, None)])
+            })
+            .await?;
         if resp.succeeded() {
             return header_revision(resp.header());
         }
@@ -187,18 +205,21 @@ impl Store for EtcdStore {
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
-        let mut guard = vec![Compare::version(key, CompareOp::Greater, 0)];
-        if let Some(expected) = expected {
-            guard.push(Compare::mod_revision(key, CompareOp::Equal, expected));
-        }
-        let txn = Txn::new()
-            .when(guard)
-            .and_then([TxnOp::delete(
-                key,
-                Some(DeleteOptions::new().with_prev_key()),
-            )])
-            .or_else([TxnOp::get(key, None)]);
-        let resp = self.txn(txn).await?;
+        let resp = self
+            .txn(|| {
+                let mut guard = vec![Compare::version(key, CompareOp::Greater, 0)];
+                if let Some(expected) = expected {
+                    guard.push(Compare::mod_revision(key, CompareOp::Equal, expected));
+                }
+                Txn::new()
+                    .when(guard)
+                    .and_then([TxnOp::delete(
+                        key,
+                        Some(DeleteOptions::new().with_prev_key()),
+                    )])
+                    .or_else([TxnOp::get(key, None)])
+            })
+            .await?;
         if !resp.succeeded() {
             let current = Self::current(&resp, key)?;
             return Err(refusal(key, expected.unwrap_or(0), current));
@@ -216,17 +237,32 @@ impl Store for EtcdStore {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<Watch> {
-        watch::start(&self.client, prefix, after).await
+        let stream = self
+            .conn
+            .run(Resend::Always, |m| watch::open(m.client, prefix, after))
+            .await
+            .map_err(backend)?;
+        Ok(watch::forward(stream, after))
     }
 
     async fn revision(&self) -> Result<Revision> {
-        let resp = self.client.clone().status().await.map_err(backend)?;
+        let resp = self
+            .conn
+            .run(Resend::Always, |m| async move { m.client.clone().status().await })
+            .await
+            .map_err(backend)?;
         header_revision(resp.header())
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let options = CompactionOptions::new().with_physical();
-        match self.kv.clone().compact(revision, Some(options)).await {
+        let result = self
+            .conn
+            .run(Resend::Always, |m| async move {
+                let options = CompactionOptions::new().with_physical();
+                m.kv.clone().compact(revision, Some(options)).await
+            })
+            .await;
+        match result {
             // History at and below `revision` is already gone: nothing left to do.
             Err(e) if is_compacted(&e) => Ok(()),
             other => other.map(drop).map_err(backend),

@@ -3,7 +3,7 @@
 //! revision has been compacted away. Dropping the `Watch` aborts the task, which closes the
 //! stream.
 
-use etcd_client::{Client, EventType, WatchOptions, WatchResponseStream};
+use etcd_client::{Client, EventType, WatchOptions, WatchResponseStream, WatchStream};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -25,18 +25,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Starts a watch of every key under `prefix` from revision `after + 1`.
-pub(crate) async fn start(client: &Client, prefix: &str, after: Revision) -> Result<Watch> {
+/// Opens an etcd watch of every key under `prefix` from revision `after + 1`.
+pub(crate) async fn open(
+    client: Client,
+    prefix: &str,
+    after: Revision,
+) -> std::result::Result<WatchStream, etcd_client::Error> {
     let (key, end) = keys::prefix_range(prefix);
     let options = WatchOptions::new()
         .with_range(end)
         .with_start_revision(after + 1);
-    let stream = client
+    client
         .watch_client()
         .max_decoding_message_size(MAX_RESPONSE_BYTES)
         .watch(key, Some(options))
         .await
-        .map_err(backend)?;
+}
+
+/// Hands the stream to a task that feeds the returned `Watch`.
+pub(crate) fn forward(stream: WatchStream, after: Revision) -> Watch {
     let (tx, rx) = mpsc::channel(BUFFER);
     let task = tokio::spawn(async move {
         // The request half must stay open: etcd ends the stream when the client half-closes.
@@ -46,7 +53,7 @@ pub(crate) async fn start(client: &Client, prefix: &str, after: Revision) -> Res
             let _ = tx.send(Err(e)).await;
         }
     });
-    Ok(Watch::new(rx, Box::new(AbortOnDrop(task.abort_handle()))))
+    Watch::new(rx, Box::new(AbortOnDrop(task.abort_handle())))
 }
 
 /// Forwards events until the consumer goes away or the stream fails.

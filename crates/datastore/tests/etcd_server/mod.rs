@@ -76,6 +76,8 @@ impl EtcdServer {
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=test={peer}"))
             .arg("--initial-cluster-state=new")
+            // The conformance suite stores 2 MiB values; etcd's default request limit is 1.5 MiB.
+            .arg("--max-request-bytes=8388608")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
