@@ -30,14 +30,14 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
     }
     let mut docs = Vec::new();
     for (index, chunk) in split_yaml_documents(text).into_iter().enumerate() {
-        if chunk.lines().all(|l| {
+        if chunk.text.lines().all(|l| {
             let l = l.trim();
             l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
         }) {
             docs.push(Value::Null);
             continue;
         }
-        let v = parse_yaml_value(&chunk).map_err(|message| Error::Decode {
+        let v = parse_yaml_at(&chunk.text, chunk.first_line).map_err(|message| Error::Decode {
             document: index + 1,
             path: String::new(),
             message,
@@ -47,42 +47,61 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
     Ok(docs)
 }
 
-/// Parses one YAML document into a JSON value with YAML 1.2 core scalars: only
-/// `true`/`false` are booleans, so names like `n`, `no` or `on` stay strings (as they do
-/// when Kubernetes decodes them into string fields). The error is one line.
-pub(crate) fn parse_yaml_value(doc: &str) -> Result<Value, String> {
+/// Parses one YAML document starting at 0-based input line `first_line` into a JSON value,
+/// with YAML 1.2 core scalars: only `true`/`false` are booleans, so names like `n`, `no` or
+/// `on` stay strings (as they do when Kubernetes decodes them into string fields). The
+/// error is one line, with line numbers counted from the start of the whole input.
+pub(crate) fn parse_yaml_at(doc: &str, first_line: usize) -> Result<Value, String> {
     let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
-    serde_saphyr::from_str_with_options(doc, options)
-        .map_err(|e| format!("invalid YAML: {}", one_line(&e.to_string())))
+    serde_saphyr::from_str_with_options(doc, options).map_err(|e| {
+        let mut text = one_line(&e.to_string());
+        if let Some(loc) = e.location().filter(|_| first_line > 0) {
+            let (line, column) = (loc.line(), loc.column());
+            let global = line + first_line as u64;
+            for sep in [", ", " "] {
+                let local = format!("line {line}{sep}column {column}");
+                if text.contains(&local) {
+                    text = text.replacen(&local, &format!("line {global}{sep}column {column}"), 1);
+                    break;
+                }
+            }
+        }
+        format!("invalid YAML: {text}")
+    })
+}
+
+/// One YAML document and the 0-based line of the input it starts on.
+struct Chunk {
+    first_line: usize,
+    text: String,
 }
 
 /// Splits YAML text at `---` document markers (a line that is `---`, possibly followed by
-/// a space and content), keeping line numbers local to each document.
-fn split_yaml_documents(text: &str) -> Vec<String> {
-    let mut docs = vec![String::new()];
+/// a space and content), remembering where each document starts.
+fn split_yaml_documents(text: &str) -> Vec<Chunk> {
+    let mut docs = vec![Chunk {
+        first_line: 0,
+        text: String::new(),
+    }];
     let mut started = false;
-    for line in text.lines() {
+    for (number, line) in text.lines().enumerate() {
         let is_marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let mut content = line;
         if is_marker {
             if started {
-                docs.push(String::new());
+                docs.push(Chunk {
+                    first_line: number,
+                    text: String::new(),
+                });
             }
             started = true;
-            let rest = line[3..].trim();
-            if !rest.is_empty() {
-                if let Some(d) = docs.last_mut() {
-                    d.push_str(rest);
-                    d.push('\n');
-                }
-            }
-            continue;
-        }
-        if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+            content = line[3..].trim();
+        } else if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
             started = true;
         }
         if let Some(d) = docs.last_mut() {
-            d.push_str(line);
-            d.push('\n');
+            d.text.push_str(content);
+            d.text.push('\n');
         }
     }
     docs

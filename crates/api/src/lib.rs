@@ -71,7 +71,7 @@ pub use node::{
 pub use policy::{
     infer_policy_types, GlobalNetworkPolicy, GlobalNetworkPolicySpec, NetworkPolicy,
     NetworkPolicySpec, PerformanceHint, PolicyType, Profile, ProfileSpec, Tier, TierSpec,
-    TierStatus, BUILTIN_TIERS, DEFAULT_TIER,
+    TierStatus, BUILTIN_TIERS, DEFAULT_TIER, TIER_LABEL,
 };
 pub use port::Port;
 pub use protocol::Protocol;

@@ -28,6 +28,9 @@ pub enum PerformanceHint {
 /// The tier policies land in when none is given.
 pub const DEFAULT_TIER: &str = "default";
 
+/// Label Calico sets on every policy naming its tier.
+pub const TIER_LABEL: &str = "projectcalico.org/tier";
+
 /// A namespaced policy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,6 +228,9 @@ impl NetworkPolicy {
         if s.tier.is_empty() {
             s.tier = DEFAULT_TIER.to_string();
         }
+        self.metadata
+            .labels
+            .insert(TIER_LABEL.to_string(), s.tier.clone());
         if s.types.is_empty() {
             s.types = infer_policy_types(&s.ingress, &s.egress);
         }
@@ -258,6 +264,9 @@ impl GlobalNetworkPolicy {
         if s.tier.is_empty() {
             s.tier = DEFAULT_TIER.to_string();
         }
+        self.metadata
+            .labels
+            .insert(TIER_LABEL.to_string(), s.tier.clone());
         if s.types.is_empty() {
             s.types = infer_policy_types(&s.ingress, &s.egress);
         }

@@ -298,10 +298,6 @@ fn validate_icmp(ctx: &Ctx, at: &str, r: &Rule) -> Check {
     Ok(())
 }
 
-const HTTP_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE",
-];
-
 fn validate_http(ctx: &Ctx, field: &str, r: &Rule, http: &HttpMatch, dir: Direction) -> Check {
     ctx.ensure(r.action == Action::Allow, field, || {
         format!(
@@ -319,11 +315,6 @@ fn validate_http(ctx: &Ctx, field: &str, r: &Rule, http: &HttpMatch, dir: Direct
     )?;
     for (i, m) in http.methods.iter().enumerate() {
         ctx.ensure(
-            HTTP_METHODS.contains(&m.as_str()),
-            &format!("{field}.methods[{i}]"),
-            || format!("unknown HTTP method \"{m}\""),
-        )?;
-        ctx.ensure(
             !http.methods[..i].contains(m),
             &format!("{field}.methods[{i}]"),
             || format!("HTTP method \"{m}\" listed more than once"),
@@ -339,9 +330,15 @@ fn validate_http(ctx: &Ctx, field: &str, r: &Rule, http: &HttpMatch, dir: Direct
         } else {
             &p.exact
         };
-        ctx.ensure(path.starts_with('/'), &at, || {
-            format!("HTTP path \"{path}\" must start with '/'")
-        })?;
+        ctx.ensure(
+            path.starts_with('/') && !path.contains(['?', ' ', '#']),
+            &at,
+            || {
+                format!(
+                    "HTTP path \"{path}\" must start with '/' and not contain '?', '#' or spaces"
+                )
+            },
+        )?;
     }
     Ok(())
 }

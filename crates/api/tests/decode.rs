@@ -225,6 +225,10 @@ fn yaml_syntax_error_names_its_document() {
     let (doc, _, msg) = decode_err(text);
     assert_eq!(doc, 2);
     assert!(msg.starts_with("invalid YAML"), "{msg}");
+    assert!(
+        msg.contains("line 5"),
+        "line numbers count from the start of the input: {msg}"
+    );
     assert!(!msg.contains('\n'));
 }
 
@@ -356,4 +360,21 @@ fn missing_required_rule_action_is_named() {
     );
     assert_eq!(path, "spec.ingress[0]");
     assert_eq!(msg, "missing field \"action\"");
+}
+
+#[test]
+fn unquoted_ipv6_and_community_values_are_strings() {
+    let rs = decode_documents(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: v6\nspec:\n  cidr: fd00:1::/64\n---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec:\n  communities:\n  - name: c\n    value: 65000:100\n",
+    )
+    .unwrap();
+    let Resource::IPPool(p) = &rs[0] else {
+        panic!()
+    };
+    assert_eq!(p.spec.cidr, "fd00:1::/64");
+    let Resource::BGPConfiguration(b) = &rs[1] else {
+        panic!()
+    };
+    assert_eq!(b.spec.communities[0].value, "65000:100");
+    rs[1].validate().unwrap();
 }

@@ -43,6 +43,7 @@ fn types_of(spec: &str) -> Vec<PolicyType> {
     match one(&yaml) {
         Resource::NetworkPolicy(p) => {
             assert_eq!(p.spec.tier, "default");
+            assert_eq!(p.metadata.labels["projectcalico.org/tier"], "default");
             p.spec.types
         }
         _ => panic!(),

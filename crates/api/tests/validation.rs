@@ -211,6 +211,22 @@ fn port_rules() {
         "{action: Allow, protocol: 132, destination: {ports: [80]}}",
     ));
     assert_eq!(
+        bad(&gnp(
+            "{action: Allow, protocol: TCP, destination: {ports: [0]}}"
+        )),
+        "spec.ingress[0].destination.ports[0]"
+    );
+    assert_eq!(
+        bad(&gnp(
+            "{action: Allow, protocol: TCP, destination: {ports: ['0:10']}}"
+        )),
+        "spec.ingress[0].destination.ports[0]"
+    );
+    assert_eq!(
+        bad(&gnp("{action: Allow, http: {paths: [{prefix: '/a?b'}]}}")),
+        "spec.ingress[0].http.paths[0]"
+    );
+    assert_eq!(
         bad(&gnp("{action: Allow, destination: {ports: [Bad_Name]}}")),
         "spec.ingress[0].destination.ports[0]"
     );
@@ -320,8 +336,8 @@ fn http_rules() {
         "spec.ingress[0].http.paths[0]"
     );
     assert_eq!(
-        bad(&gnp("{action: Allow, http: {methods: [FETCH]}}")),
-        "spec.ingress[0].http.methods[0]"
+        bad(&gnp("{action: Allow, http: {methods: [GET, GET]}}")),
+        "spec.ingress[0].http.methods[1]"
     );
 }
 

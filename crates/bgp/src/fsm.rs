@@ -113,6 +113,8 @@ const TIMERS: [Timer; 4] = [
 ];
 
 /// Inputs of the state machine.
+// UpdateMsg is nearly all traffic; boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// Event 1 ManualStart (Event 4 ManualStart_with_PassiveTcpEstablishment
@@ -347,7 +349,7 @@ impl Session {
                 ) {
                     out.push(notify(code::CEASE, 2));
                 }
-                self.to_idle(DownReason::Manual, now, &mut out);
+                self.go_idle(DownReason::Manual, now, &mut out);
             }
             (State::Connect | State::Active, Event::ConnectRetryTimerExpires) => {
                 let retry = self.config.connect_retry;
@@ -384,23 +386,20 @@ impl Session {
                 Event::HoldTimerExpires,
             ) => {
                 out.push(notify(code::HOLD_TIMER, 0));
-                self.to_idle(DownReason::HoldTimerExpired, now, &mut out);
+                self.go_idle(DownReason::HoldTimerExpired, now, &mut out);
             }
-            (
-                State::OpenSent | State::OpenConfirm | State::Established,
-                Event::MessageError(n),
-            ) => {
+            (State::OpenSent | State::OpenConfirm | State::Established, Event::MessageError(n)) => {
                 out.push(Action::Send(Message::Notification(n.clone())));
-                self.to_idle(DownReason::SentNotification(n), now, &mut out);
+                self.go_idle(DownReason::SentNotification(n), now, &mut out);
             }
             (_, Event::NotifMsg(n)) => {
-                self.to_idle(DownReason::ReceivedNotification(n), now, &mut out)
+                self.go_idle(DownReason::ReceivedNotification(n), now, &mut out)
             }
             (_, Event::OpenCollisionDump) => {
                 if self.state != State::Connect && self.state != State::Active {
                     out.push(notify(code::CEASE, 7));
                 }
-                self.to_idle(DownReason::Collision, now, &mut out);
+                self.go_idle(DownReason::Collision, now, &mut out);
             }
             (State::OpenConfirm | State::Established, Event::KeepaliveTimerExpires) => {
                 out.push(Action::Send(Message::Keepalive));
@@ -430,10 +429,10 @@ impl Session {
                 }
             }
             (State::OpenConfirm | State::Established, Event::TcpConnectionFails) => {
-                self.to_idle(DownReason::ConnectionLost, now, &mut out)
+                self.go_idle(DownReason::ConnectionLost, now, &mut out)
             }
             (State::Connect | State::Active, _) => {
-                self.to_idle(DownReason::FsmError, now, &mut out);
+                self.go_idle(DownReason::FsmError, now, &mut out);
             }
             (state, _) => {
                 let subcode = match state {
@@ -442,7 +441,7 @@ impl Session {
                     _ => 3,
                 };
                 out.push(notify(code::FSM, subcode));
-                self.to_idle(DownReason::FsmError, now, &mut out);
+                self.go_idle(DownReason::FsmError, now, &mut out);
             }
         }
         out
@@ -465,13 +464,13 @@ impl Session {
         if peer_as != self.config.remote_as {
             let n = notification(code::OPEN, 2);
             out.push(Action::Send(Message::Notification(n.clone())));
-            return self.to_idle(DownReason::SentNotification(n), now, out);
+            return self.go_idle(DownReason::SentNotification(n), now, out);
         }
         let ibgp = peer_as == self.config.local_as;
         if ibgp && open.bgp_id == self.config.router_id {
             let n = notification(code::OPEN, 3);
             out.push(Action::Send(Message::Notification(n.clone())));
-            return self.to_idle(DownReason::SentNotification(n), now, out);
+            return self.go_idle(DownReason::SentNotification(n), now, out);
         }
         let theirs = open.families();
         let families = self
@@ -521,13 +520,18 @@ impl Session {
     fn arm_keepalive(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.hold_time() {
             0 => self.stop(Timer::Keepalive, out),
-            h => self.start(Timer::Keepalive, Duration::from_secs((h / 3).into()), now, out),
+            h => self.start(
+                Timer::Keepalive,
+                Duration::from_secs((h / 3).into()),
+                now,
+                out,
+            ),
         }
     }
 
     /// Any state -> Idle: close, stop timers, report the session down if it
     /// was up, and arm the automatic restart unless stopped by the operator.
-    fn to_idle(&mut self, reason: DownReason, now: Instant, out: &mut Vec<Action>) {
+    fn go_idle(&mut self, reason: DownReason, now: Instant, out: &mut Vec<Action>) {
         let was_up = self.state == State::Established;
         if self.state != State::Idle {
             out.push(Action::Close);

@@ -29,6 +29,17 @@ impl Action {
         }
     }
 
+    /// The operation named when refusing to write ClusterInformation, as calicoctl names it.
+    fn readonly_operation(self) -> Option<&'static str> {
+        match self {
+            Action::Create { .. } => Some("create or apply"),
+            Action::Apply => Some("apply"),
+            Action::Replace => Some("apply or replace"),
+            Action::Delete { .. } => Some("delete"),
+            Action::Validate => None,
+        }
+    }
+
     fn past(self) -> &'static str {
         match self {
             Action::Create { .. } => "created",
@@ -37,6 +48,19 @@ impl Action {
             Action::Delete { .. } => "deleted",
             Action::Validate => "validated",
         }
+    }
+}
+
+/// calicoctl never writes ClusterInformation (calico-node owns it): refuses `operation` on it.
+pub fn refuse_readonly(kind: Kind, operation: &str) -> std::result::Result<(), String> {
+    match kind {
+        Kind::ClusterInformation if operation == "apply" => Err(format!(
+            "operation {operation} is not supported on {kind}: resource is readonly"
+        )),
+        Kind::ClusterInformation => {
+            Err(format!("operation {operation} is not supported on {kind}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -104,8 +128,8 @@ pub async fn run(
         errors: Vec::new(),
     };
     for entry in entries {
-        let resource = match entry {
-            Entry::Resource(r) => *r,
+        let (resource, origin) = match entry {
+            Entry::Resource { resource, origin } => (*resource, origin),
             Entry::Invalid(message) => {
                 outcome.errors.push((None, message));
                 continue;
@@ -115,7 +139,13 @@ pub async fn run(
         outcome.kinds.push(kind);
         match execute(action, resource, namespace, client).await {
             Ok(()) => outcome.handled += 1,
-            Err(message) => outcome.errors.push((Some(kind), message)),
+            Err(message) => {
+                let message = match &origin {
+                    Some(origin) => format!("{origin}: {message}"),
+                    None => message,
+                };
+                outcome.errors.push((Some(kind), message));
+            }
         }
     }
     report(action, &outcome)
@@ -128,6 +158,9 @@ async fn execute(
     client: Option<&ResourceClient>,
 ) -> std::result::Result<(), String> {
     let kind = resource.kind();
+    if let Some(operation) = action.readonly_operation() {
+        refuse_readonly(kind, operation)?;
+    }
     let ns = place_namespace(kind, resource.metadata().namespace.as_deref(), namespace)?;
     resource.metadata_mut().namespace = ns;
     let Some(client) = client else {
@@ -194,6 +227,10 @@ pub async fn delete_named(
         errors: Vec::new(),
     };
     for t in &targets {
+        if let Err(e) = refuse_readonly(t.kind, "delete") {
+            outcome.errors.push((Some(t.kind), e));
+            continue;
+        }
         match delete(client, t).await {
             Ok(()) => outcome.handled += 1,
             Err(StoreError::NotFound { .. }) if skip_not_exists => outcome.handled += 1,
@@ -221,6 +258,8 @@ fn report(action: Action, outcome: &Outcome) -> Result<()> {
         None => format!("{n} {plural}"),
     };
     let is_delete = matches!(action, Action::Delete { .. });
+    // create, apply and validate print their errors as a list, like calicoctl's `%v` of one.
+    let bracketed = !matches!(action, Action::Delete { .. } | Action::Replace);
     if outcome.handled > 0 && (outcome.errors.is_empty() || is_delete) {
         println!(
             "Successfully {past} {}",
@@ -244,12 +283,10 @@ fn report(action: Action, outcome: &Outcome) -> Result<()> {
                 Some(k) => format!("'{k}' resource"),
                 None => "resource".to_string(),
             };
-            if is_delete {
-                format!("Failed to {verb} {what}: {error}")
-            } else if outcome.handled > 0 {
-                format!("Hit error: {error}")
-            } else {
-                format!("Failed to {verb} {what}: [{error}]")
+            match (is_delete, outcome.handled > 0, bracketed) {
+                (false, true, _) => format!("Hit error: {error}"),
+                (_, _, true) => format!("Failed to {verb} {what}: [{error}]"),
+                (_, _, false) => format!("Failed to {verb} {what}: {error}"),
             }
         })
         .collect();

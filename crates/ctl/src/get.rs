@@ -131,7 +131,7 @@ fn file_queries(file: &str, args: &GetArgs, errors: &mut Vec<String>) -> Result<
     for entry in input::load(file, args.recursive, args.skip_empty)? {
         match entry {
             Entry::Invalid(message) => errors.push(message),
-            Entry::Resource(r) => {
+            Entry::Resource { resource: r, .. } => {
                 let meta = r.metadata();
                 match place_namespace(
                     r.kind(),

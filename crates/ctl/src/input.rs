@@ -17,7 +17,11 @@ pub struct Source {
 
 /// A resource read from the input, or why a document could not be read.
 pub enum Entry {
-    Resource(Box<Resource>),
+    Resource {
+        resource: Box<Resource>,
+        /// `<file>: document <n>` when the file holds several documents, to prefix errors.
+        origin: Option<String>,
+    },
     Invalid(String),
 }
 
@@ -102,13 +106,20 @@ fn split_documents(text: &str) -> Vec<String> {
 }
 
 /// Decodes every document of `source`; an undecodable document becomes an `Entry::Invalid`
-/// naming the source and the document number (from 1).
+/// naming the source and the document number (from 1). Resources from a file of several
+/// documents remember which one they came from.
 pub fn decode_source(source: &Source) -> Vec<Entry> {
+    let docs = split_documents(&source.text);
+    let multi = docs.len() > 1;
     let mut entries = Vec::new();
-    for (i, doc) in split_documents(&source.text).iter().enumerate() {
+    for (i, doc) in docs.iter().enumerate() {
         match api::decode_documents(doc) {
             Ok(resources) => {
-                entries.extend(resources.into_iter().map(|r| Entry::Resource(Box::new(r))))
+                let origin = multi.then(|| format!("{}: document {}", source.name, i + 1));
+                entries.extend(resources.into_iter().map(|r| Entry::Resource {
+                    resource: Box::new(r),
+                    origin: origin.clone(),
+                }))
             }
             Err(mut e) => {
                 if let api::Error::Decode { document, .. } = &mut e {

@@ -3,13 +3,15 @@
 use anyhow::{anyhow, Result};
 use datastore::ResourceClient;
 
-use crate::batch::place_namespace;
+use crate::batch::{place_namespace, refuse_readonly};
 use crate::cli::LabelArgs;
 use crate::get::parse_kind;
 
 pub async fn run(client: &ResourceClient, args: LabelArgs) -> Result<()> {
     let (kind_arg, name) = (&args.kind, &args.name);
     let kind = parse_kind(kind_arg)?;
+    refuse_readonly(kind, "apply or replace")
+        .map_err(|e| anyhow!("failed to update {kind_arg} {name}, label not changed: {e}"))?;
     let (key, value) = if args.remove {
         (args.label.clone(), None)
     } else {

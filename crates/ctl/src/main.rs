@@ -67,7 +67,14 @@ async fn open(global: &GlobalArgs) -> Result<ResourceClient> {
     let config = DatastoreConfig::load(global.config.as_deref())
         .map_err(|e| anyhow!("Failed to create Calico API client: {e}"))?;
     if matches!(global.log_level.as_str(), "info" | "debug" | "trace") {
-        eprintln!("Using datastore {config:?}");
+        match &config {
+            DatastoreConfig::Embedded { path } => {
+                eprintln!("Using the embedded datastore at {}", path.display())
+            }
+            DatastoreConfig::Etcd(etcd) => {
+                eprintln!("Using etcd at {}", etcd.endpoints.join(","))
+            }
+        }
     }
     let store = datastore::connect(&config)
         .await

@@ -42,11 +42,62 @@ pub fn render(value: &Value, format: Format) -> Result<String> {
         Format::Yaml => api::encode_yaml(std::slice::from_ref(value))
             .map_err(|e| anyhow!("Failed to print resources: {e}")),
         Format::Json => {
-            let text = serde_json::to_string_pretty(value)
+            let text = serde_json::to_string_pretty(&go_field_order(value))
                 .map_err(|e| anyhow!("Failed to print resources: {e}"))?;
             Ok(format!("{}\n", go_json_escapes(&text)))
         }
     }
+}
+
+/// Field order of Kubernetes' ObjectMeta, which Go's JSON encoder follows.
+const METADATA_ORDER: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "labels",
+    "annotations",
+];
+
+/// A copy of a resource or list with its fields in the order Go's structs declare them:
+/// `kind`, `apiVersion`, `metadata` (in ObjectMeta order), then the rest (`items` of a list
+/// likewise).
+fn go_field_order(value: &Value) -> Value {
+    let Value::Object(map) = value else {
+        return value.clone();
+    };
+    let mut out = Map::new();
+    for key in ["kind", "apiVersion"] {
+        if let Some(v) = map.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(Value::Object(meta)) = map.get("metadata") {
+        let rank = |k: &str| {
+            METADATA_ORDER
+                .iter()
+                .position(|m| *m == k)
+                .unwrap_or(usize::MAX)
+        };
+        let mut keys: Vec<&String> = meta.keys().collect();
+        keys.sort_by_key(|k| rank(k));
+        let ordered = keys.into_iter().map(|k| (k.clone(), meta[k].clone()));
+        out.insert("metadata".into(), Value::Object(ordered.collect()));
+    }
+    for (key, v) in map {
+        if !out.contains_key(key) {
+            let v = match (key.as_str(), v) {
+                ("items", Value::Array(items)) => {
+                    Value::Array(items.iter().map(go_field_order).collect())
+                }
+                _ => v.clone(),
+            };
+            out.insert(key.clone(), v);
+        }
+    }
+    Value::Object(out)
 }
 
 /// Go's JSON encoder escapes `<`, `>` and `&` (they can only occur inside strings).
@@ -86,6 +137,28 @@ mod tests {
             text.contains(r#""selector": "a == 'x' \u0026\u0026 b == 'y'""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn json_follows_go_field_order() {
+        let v = json!({"apiVersion": "v", "kind": "IPPoolList", "metadata": {}, "items": [
+            {"apiVersion": "v", "kind": "IPPool",
+             "metadata": {"labels": {"a": "b"}, "creationTimestamp": "t", "uid": "u", "name": "p"},
+             "spec": {"cidr": "c"}}]});
+        let text = render(&v, Format::Json).unwrap();
+        let order = [
+            "\"kind\": \"IPPoolList\"",
+            "\"apiVersion\"",
+            "\"items\"",
+            "\"kind\": \"IPPool\"",
+            "\"name\"",
+            "\"uid\"",
+            "\"creationTimestamp\"",
+            "\"labels\"",
+            "\"spec\"",
+        ];
+        let positions: Vec<usize> = order.iter().map(|s| text.find(s).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
     }
 
     #[test]

@@ -6,12 +6,13 @@ use api::Resource;
 use datastore::ResourceClient;
 use serde_json::Value;
 
-use crate::batch::place_namespace;
+use crate::batch::{place_namespace, refuse_readonly};
 use crate::cli::PatchArgs;
 use crate::get::parse_kind;
 
 pub async fn run(client: &ResourceClient, args: PatchArgs) -> Result<()> {
     let kind = parse_kind(&args.kind)?;
+    refuse_readonly(kind, "apply or replace").map_err(|e| anyhow!("Hit error: {e}"))?;
     let patch = parse_patch(&args.patch)?;
     let namespace =
         place_namespace(kind, None, args.namespace.as_deref()).map_err(|e| anyhow!(e))?;

@@ -140,7 +140,7 @@ fn version_reports_cluster_information() {
     assert!(lines[1].starts_with("Git commit:        "), "{text}");
     assert_eq!(lines[2], "Unable to detect installed Calico version");
 
-    ctl.apply(&format!(
+    ctl.seed(&format!(
         "apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  calicoVersion: v{}\n  clusterType: k8s,bgp\n",
         env!("CARGO_PKG_VERSION")
     ));
@@ -157,7 +157,7 @@ fn version_reports_cluster_information() {
 #[test]
 fn version_mismatch_blocks_other_commands_unless_allowed() {
     let ctl = Ctl::new();
-    ctl.apply("apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  calicoVersion: v3.28.0-0.dev\n");
+    ctl.seed("apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  calicoVersion: v3.28.0-0.dev\n");
     let refused = ctl.run(&["get", "ippool"]);
     assert!(refused.failed().contains("Version mismatch"), "{refused:?}");
     assert!(
@@ -165,4 +165,45 @@ fn version_mismatch_blocks_other_commands_unless_allowed() {
     );
     ctl.run(&["get", "ippool", "--allow-version-mismatch"]).ok();
     ctl.run(&["version"]).ok();
+}
+
+#[test]
+fn cluster_information_is_read_only() {
+    let ctl = Ctl::new();
+    let info = format!(
+        "apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  calicoVersion: v{}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let create = ctl.run_stdin(&["create", "-f", "-"], &info);
+    assert_eq!(
+        create.failed(),
+        "Failed to create 'ClusterInformation' resource: [operation create or apply is not supported on ClusterInformation]\n"
+    );
+    ctl.seed(&info);
+    let apply = ctl.run_stdin(&["apply", "-f", "-"], &info);
+    assert!(apply
+        .failed()
+        .contains("operation apply is not supported on ClusterInformation: resource is readonly"));
+    let replace = ctl.run_stdin(&["replace", "-f", "-"], &info);
+    assert_eq!(
+        replace.failed(),
+        "Failed to replace 'ClusterInformation' resource: operation apply or replace is not supported on ClusterInformation\n"
+    );
+    let delete = ctl.run(&["delete", "clusterinfo", "default"]);
+    assert!(delete
+        .failed()
+        .contains("operation delete is not supported on ClusterInformation"));
+    let label = ctl.run(&["label", "clusterinformation", "default", "a=b"]);
+    assert!(label.failed().contains("label not changed"));
+    let get = ctl.run(&[
+        "get",
+        "clusterinformation",
+        "-o",
+        "custom-columns=NAME,CALICOVERSION",
+    ]);
+    assert!(
+        get.ok()
+            .contains(&format!("default   v{}", env!("CARGO_PKG_VERSION"))),
+        "{get:?}"
+    );
 }

@@ -16,6 +16,9 @@ use crate::{Error, EventKind, KeyValue, Result, Revision, Store, Watch};
 /// Every resource key starts with this.
 pub const RESOURCE_PREFIX: &str = "/calico/resources/v3/projectcalico.org/";
 
+/// How often an update without a resourceVersion is tried when other writers keep winning.
+const UPDATE_ATTEMPTS: u32 = 5;
+
 /// The namespace given to namespaced resources that do not name one.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -204,23 +207,42 @@ impl ResourceClient {
     }
 
     /// Replaces an existing resource, compare-and-swap on `metadata.resourceVersion` when set
-    /// (else on the revision just read). uid and creationTimestamp are kept from the stored
-    /// resource. `Error::NotFound` if absent, `Error::Conflict` if it changed meanwhile.
+    /// (else on the revision just read, retrying a few times if another writer got in
+    /// between). uid and creationTimestamp are kept from the stored resource; an IPPool's
+    /// CIDR and block size cannot change. `Error::NotFound` if absent, `Error::Conflict` if
+    /// it changed meanwhile.
     pub async fn update(&self, mut resource: Resource) -> Result<Resource> {
         normalise_namespace(&mut resource);
-        let id = ResourceId::of(&resource);
-        let current = self.get_id(&id).await?;
-        let current_revision = revision_of(&current)?;
         let expected = match resource.metadata().resource_version.as_deref() {
-            Some(rv) => rv.parse::<Revision>().map_err(|_| {
+            Some(rv) => Some(rv.parse::<Revision>().map_err(|_| {
                 invalid(
                     &resource,
                     "metadata.resourceVersion",
                     &format!("'{rv}' is not a revision number"),
                 )
-            })?,
-            None => current_revision,
+            })?),
+            None => None,
         };
+        let mut attempt = 1;
+        loop {
+            match self.update_once(resource.clone(), expected).await {
+                Err(Error::Conflict { .. }) if expected.is_none() && attempt < UPDATE_ATTEMPTS => {
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn update_once(
+        &self,
+        mut resource: Resource,
+        expected: Option<Revision>,
+    ) -> Result<Resource> {
+        let id = ResourceId::of(&resource);
+        let current = self.get_id(&id).await?;
+        let current_revision = revision_of(&current)?;
+        let expected = expected.unwrap_or(current_revision);
         if expected != current_revision {
             return Err(Error::Conflict {
                 key: id.to_string(),
@@ -230,6 +252,7 @@ impl ResourceClient {
         }
         resource.apply_defaults();
         resource.validate()?;
+        check_immutable(&current, &resource)?;
         self.check_references(&resource).await?;
         let kept = current.metadata();
         let (uid, created) = (kept.uid.clone(), kept.creation_timestamp.clone());
@@ -337,6 +360,25 @@ impl ResourceClient {
             _ => Ok(()),
         }
     }
+}
+
+/// Fields that cannot change once a resource exists: an IPPool's CIDR and block size.
+fn check_immutable(current: &Resource, new: &Resource) -> Result<()> {
+    if let (Resource::IPPool(old), Resource::IPPool(pool)) = (current, new) {
+        if old.spec.network() != pool.spec.network() {
+            let reason = format!("cannot be changed (was {})", old.spec.cidr);
+            return Err(invalid(new, "spec.cidr", &reason));
+        }
+        if old.spec.effective_block_size() != pool.spec.effective_block_size() {
+            let was = old.spec.effective_block_size();
+            return Err(invalid(
+                new,
+                "spec.blockSize",
+                &format!("cannot be changed (was {was})"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The tiers that always exist, whether or not a Tier resource is stored for them.

@@ -367,3 +367,25 @@ async fn watch_maps_changes_to_typed_events() {
         other => panic!("expected the delete, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn pool_cidr_and_block_size_cannot_change() {
+    let f = fixture();
+    f.client.create(pool("p", "10.6.0.0/16")).await.unwrap();
+    let err = f.client.update(pool("p", "10.7.0.0/16")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "IPPool(p): spec.cidr: cannot be changed (was 10.6.0.0/16)"
+    );
+    let resized = one(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 10.6.0.0/16\n  blockSize: 28\n",
+    );
+    let err = f.client.apply(resized).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("spec.blockSize: cannot be changed (was 26)"),
+        "{err}"
+    );
+    let got = f.client.get(Kind::IPPool, None, "p").await.unwrap();
+    assert_eq!(got.to_json()["spec"]["cidr"], "10.6.0.0/16");
+}

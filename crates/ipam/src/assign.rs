@@ -73,7 +73,14 @@ impl Ipam {
         got: &mut Vec<IpNet>,
     ) -> Result<()> {
         let host = args.hostname.as_str();
-        let pools = candidate_pools(&ctx.pools, requested, version, host, &ctx.labels, args.intended_use)?;
+        let pools = candidate_pools(
+            &ctx.pools,
+            requested,
+            version,
+            host,
+            &ctx.labels,
+            args.intended_use,
+        )?;
         self.release_unneeded_affinities(ctx, version, host).await?;
         let owner = Owner {
             handle: args.handle.as_deref(),
@@ -248,9 +255,11 @@ impl Ipam {
             match aff.value.state {
                 AffinityState::Confirmed => blocks.push(cidr),
                 AffinityState::Pending => {
-                    let block = stored::get::<AllocationBlock>(self.store(), &block_key(&cidr)).await?;
+                    let block =
+                        stored::get::<AllocationBlock>(self.store(), &block_key(&cidr)).await?;
                     if block.is_some_and(|b| b.value.is_affine_to(host)) {
-                        self.set_affinity(host, cidr, AffinityState::Confirmed).await?;
+                        self.set_affinity(host, cidr, AffinityState::Confirmed)
+                            .await?;
                         blocks.push(cidr);
                     }
                 }
@@ -265,7 +274,12 @@ impl Ipam {
     /// affinity is then removed again) or the block is being released.
     pub(crate) async fn claim_block(&self, host: &str, cidr: IpNet) -> Result<bool> {
         let akey = affinity_key(host, &cidr);
-        if stored::create(self.store(), &akey, &BlockAffinity::new(AffinityState::Pending)).await?
+        if stored::create(
+            self.store(),
+            &akey,
+            &BlockAffinity::new(AffinityState::Pending),
+        )
+        .await?
             == Cas::Lost
         {
             let existing = stored::get::<BlockAffinity>(self.store(), &akey).await?;
@@ -282,7 +296,8 @@ impl Ipam {
                 return Ok(false);
             }
         }
-        self.set_affinity(host, cidr, AffinityState::Confirmed).await?;
+        self.set_affinity(host, cidr, AffinityState::Confirmed)
+            .await?;
         Ok(true)
     }
 
@@ -298,14 +313,20 @@ impl Ipam {
     }
 
     /// Sets `host`'s affinity to `cidr` to `state`, creating it if missing.
-    pub(crate) async fn set_affinity(&self, host: &str, cidr: IpNet, state: AffinityState) -> Result<()> {
+    pub(crate) async fn set_affinity(
+        &self,
+        host: &str,
+        cidr: IpNet,
+        state: AffinityState,
+    ) -> Result<()> {
         let key = affinity_key(host, &cidr);
         for _ in 0..RETRIES {
             let cas = match stored::get::<BlockAffinity>(self.store(), &key).await? {
                 None => stored::create(self.store(), &key, &BlockAffinity::new(state)).await?,
                 Some(cur) if cur.value.state == state => return Ok(()),
                 Some(cur) => {
-                    stored::update(self.store(), &key, &BlockAffinity::new(state), cur.revision).await?
+                    stored::update(self.store(), &key, &BlockAffinity::new(state), cur.revision)
+                        .await?
                 }
             };
             if let Cas::Done(_) = cas {

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 use crate::cidr::{block_len, ip_at, ordinal_of};
 
@@ -21,8 +22,15 @@ pub const HOST_AFFINITY_PREFIX: &str = "host:";
 pub struct AllocationAttribute {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle_id: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub secondary: BTreeMap<String, String>,
+    /// Fields not interpreted here (e.g. `alternate`), kept when the block is rewritten.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 /// Value stored at `/calico/ipam/v2/assignment/ipvX/block/<block>`.
@@ -35,15 +43,29 @@ pub struct AllocationBlock {
     #[serde(default)]
     pub strict_affinity: bool,
     pub allocations: Vec<Option<usize>>,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub unallocated: Vec<usize>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attributes: Vec<AllocationAttribute>,
     #[serde(default)]
     pub deleted: bool,
     #[serde(default)]
     pub sequence_number: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub sequence_number_for_allocation: BTreeMap<String, u64>,
+    /// Fields not interpreted here (e.g. `affinityClaimTime`), kept when the block is
+    /// rewritten so that blocks written by Calico lose nothing.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// Go writes empty slices and maps as `null`; read those as empty.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One allocation released from a block.
@@ -118,6 +140,7 @@ impl AllocationBlock {
             deleted: false,
             sequence_number: 0,
             sequence_number_for_allocation: BTreeMap::new(),
+            other: Map::new(),
         }
     }
 
@@ -271,10 +294,16 @@ impl AllocationBlock {
     }
 
     /// Marks `ordinals` allocated to one (shared or new) attribute entry.
-    fn record(&mut self, ordinals: &[usize], handle: Option<&str>, attrs: &BTreeMap<String, String>) {
+    fn record(
+        &mut self,
+        ordinals: &[usize],
+        handle: Option<&str>,
+        attrs: &BTreeMap<String, String>,
+    ) {
         let wanted = AllocationAttribute {
             handle_id: handle.map(str::to_string),
             secondary: attrs.clone(),
+            other: Map::new(),
         };
         let index = match self.attributes.iter().position(|a| *a == wanted) {
             Some(i) => i,
@@ -345,7 +374,10 @@ mod tests {
             }
         }
         for i in 0..b.attributes.len() {
-            assert!(b.allocations.contains(&Some(i)), "unreferenced attribute {i}");
+            assert!(
+                b.allocations.contains(&Some(i)),
+                "unreferenced attribute {i}"
+            );
         }
     }
 
@@ -356,11 +388,33 @@ mod tests {
         let json = serde_json::to_value(&b).unwrap();
         assert_eq!(json["cidr"], "10.0.0.0/30");
         assert_eq!(json["affinity"], "host:n1");
-        assert_eq!(json["allocations"], serde_json::json!([null, null, null, null]));
+        assert_eq!(
+            json["allocations"],
+            serde_json::json!([null, null, null, null])
+        );
         assert_eq!(json["sequenceNumber"], 0);
         assert_eq!(json["strictAffinity"], false);
         let back: AllocationBlock = serde_json::from_value(json).unwrap();
         assert_eq!(back, b);
+    }
+
+    #[test]
+    fn reads_calico_written_blocks_and_keeps_unknown_fields() {
+        let calico = r#"{"cidr":"10.65.0.0/30","affinity":"host:node-1","affinityClaimTime":"2024-01-02T03:04:05Z","strictAffinity":false,
+            "allocations":[0,null,null,null],"unallocated":[1,2,3],
+            "attributes":[{"handle_id":"k8s-pod-network.abc","secondary":{"namespace":"default","node":"node-1","pod":"web"},"alternate":{"pod":"old"}}],
+            "deleted":false,"sequenceNumber":7,"sequenceNumberForAllocation":null}"#;
+        let mut b: AllocationBlock = serde_json::from_str(calico).unwrap();
+        assert_eq!(b.host(), Some("node-1"));
+        assert_eq!(b.allocation(ip("10.65.0.0")).unwrap().secondary["pod"], "web");
+        let got = b.auto_assign(1, Some("x"), &BTreeMap::new(), &Reservations::default());
+        assert_eq!(got, vec![ip("10.65.0.1")]);
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["affinityClaimTime"], "2024-01-02T03:04:05Z");
+        assert_eq!(json["attributes"][0]["alternate"]["pod"], "old");
+        assert_eq!(json["sequenceNumberForAllocation"]["1"], 7);
+        assert_eq!(json["sequenceNumber"], 8);
+        check_invariants(&b);
     }
 
     #[test]
@@ -371,7 +425,9 @@ mod tests {
         let rest = b.auto_assign(10, Some("h2"), &attrs("p2"), &Reservations::default());
         assert_eq!(rest.len(), 5);
         assert_eq!(rest.last(), Some(&ip("10.0.0.7")));
-        assert!(b.auto_assign(1, None, &BTreeMap::new(), &Reservations::default()).is_empty());
+        assert!(b
+            .auto_assign(1, None, &BTreeMap::new(), &Reservations::default())
+            .is_empty());
         assert_eq!(b.attributes.len(), 2, "one entry per (handle, attrs)");
         assert_eq!(b.sequence_of(ip("10.0.0.0")), Some(0));
         assert_eq!(b.sequence_of(ip("10.0.0.5")), Some(1));
@@ -396,7 +452,10 @@ mod tests {
     #[test]
     fn reservations_are_skipped_not_removed() {
         let mut b = block("10.0.0.0/29");
-        let r = Reservations(vec!["10.0.0.0/30".parse().unwrap(), "10.0.0.5/32".parse().unwrap()]);
+        let r = Reservations(vec![
+            "10.0.0.0/30".parse().unwrap(),
+            "10.0.0.5/32".parse().unwrap(),
+        ]);
         assert_eq!(b.assignable(&r), 3);
         let got = b.auto_assign(8, Some("h"), &BTreeMap::new(), &r);
         assert_eq!(got, vec![ip("10.0.0.4"), ip("10.0.0.6"), ip("10.0.0.7")]);
@@ -464,10 +523,7 @@ mod tests {
             b.allocation(ip("10.0.0.4")).unwrap().handle_id.as_deref(),
             Some("c")
         );
-        assert_eq!(
-            b.allocation(ip("10.0.0.2")).unwrap().secondary["pod"],
-            "b"
-        );
+        assert_eq!(b.allocation(ip("10.0.0.2")).unwrap().secondary["pod"], "b");
         assert!(b.release_handle("nope").is_empty());
         check_invariants(&b);
     }

@@ -284,7 +284,11 @@ pub fn check(snapshot: &IpamSnapshot) -> CheckReport {
     }
     report.missing_handle_ips = allocated
         .values()
-        .filter(|a| a.handle.as_ref().is_some_and(|h| !snapshot.handles.contains_key(h)))
+        .filter(|a| {
+            a.handle
+                .as_ref()
+                .is_some_and(|h| !snapshot.handles.contains_key(h))
+        })
         .cloned()
         .collect();
 
@@ -293,7 +297,11 @@ pub fn check(snapshot: &IpamSnapshot) -> CheckReport {
 }
 
 fn broken_affinities(snapshot: &IpamSnapshot, blocks: &[&AllocationBlock]) -> Vec<BrokenAffinity> {
-    let nodes: BTreeSet<&str> = snapshot.nodes.iter().map(|n| n.metadata.name.as_str()).collect();
+    let nodes: BTreeSet<&str> = snapshot
+        .nodes
+        .iter()
+        .map(|n| n.metadata.name.as_str())
+        .collect();
     let by_cidr: BTreeMap<IpNet, &AllocationBlock> = blocks.iter().map(|b| (b.cidr, *b)).collect();
     let mut broken = Vec::new();
     for a in &snapshot.affinities {
@@ -348,22 +356,33 @@ pub fn render_check(report: &CheckReport) -> String {
         let affinity = b.affinity.as_deref().unwrap_or("<none>");
         line(format!(" IPAM block {} affinity={affinity}:", b.cidr));
     }
-    line(format!("IPAM blocks record {} allocations.", report.allocations));
+    line(format!(
+        "IPAM blocks record {} allocations.",
+        report.allocations
+    ));
     line(String::new());
     line("Loading all IPAM pools...".into());
     for p in &report.active_pools {
         line(format!("  {p}"));
     }
-    line(format!("Found {} active IP pools.", report.active_pools.len()));
+    line(format!(
+        "Found {} active IP pools.",
+        report.active_pools.len()
+    ));
     line(String::new());
     line("Loading all nodes.".into());
     line(format!("Found {} node tunnel IPs.", report.node_tunnel_ips));
     line(String::new());
     line("Loading all workload endpoints.".into());
     line(format!("Found {} workload IPs.", report.workload_ips));
-    line(format!("Workloads and nodes are using {} IPs.", report.ips_in_use));
+    line(format!(
+        "Workloads and nodes are using {} IPs.",
+        report.ips_in_use
+    ));
     line(String::new());
-    line(format!("Looking for top (up to {TOP_NODES}) nodes by allocations..."));
+    line(format!(
+        "Looking for top (up to {TOP_NODES}) nodes by allocations..."
+    ));
     for n in &report.top_nodes {
         line(format!("  {} has {} allocations", n.node, n.allocations));
     }
@@ -377,9 +396,19 @@ pub fn render_check(report: &CheckReport) -> String {
         "Found {} IPs that are allocated in IPAM but not actually in use.",
         report.leaked_ips.len()
     ));
-    line("Scanning for IPs that are in use by a workload or node but not allocated in IPAM...".into());
-    for u in report.in_use_not_in_pools.iter().chain(&report.in_use_not_allocated) {
-        line(format!("  {} in use by {} but not allocated", u.ip, u.owner));
+    line(
+        "Scanning for IPs that are in use by a workload or node but not allocated in IPAM..."
+            .into(),
+    );
+    for u in report
+        .in_use_not_in_pools
+        .iter()
+        .chain(&report.in_use_not_allocated)
+    {
+        line(format!(
+            "  {} in use by {} but not allocated",
+            u.ip, u.owner
+        ));
     }
     line(format!(
         "Found {} in-use IPs that are not in active IP pools.",
@@ -397,13 +426,25 @@ pub fn render_check(report: &CheckReport) -> String {
         report.handles_with_matches
     ));
     line("Scanning for IPs with missing handle...".into());
-    line(format!("Found {} IPs with missing handle.", report.missing_handle_ips.len()));
+    line(format!(
+        "Found {} IPs with missing handle.",
+        report.missing_handle_ips.len()
+    ));
     line("Scanning for broken block affinities...".into());
     for a in &report.broken_affinities {
-        line(format!("  affinity {} -> {}: {:?}", a.host, a.block, a.problem));
+        line(format!(
+            "  affinity {} -> {}: {:?}",
+            a.host, a.block, a.problem
+        ));
     }
-    line(format!("Found {} broken block affinities.", report.broken_affinities.len()));
-    line(format!("Check complete; found {} problems.", report.problems()));
+    line(format!(
+        "Found {} broken block affinities.",
+        report.broken_affinities.len()
+    ));
+    line(format!(
+        "Check complete; found {} problems.",
+        report.problems()
+    ));
     out
 }
 
@@ -446,9 +487,24 @@ mod tests {
         IpamSnapshot {
             blocks: vec![b, ghost],
             affinities: vec![
-                AffinityRecord { host: "n1".into(), block: "10.0.0.0/30".parse().unwrap(), state: AffinityState::Confirmed, revision: 3 },
-                AffinityRecord { host: "gone".into(), block: "10.0.0.4/30".parse().unwrap(), state: AffinityState::Confirmed, revision: 4 },
-                AffinityRecord { host: "n1".into(), block: "10.0.0.8/30".parse().unwrap(), state: AffinityState::Pending, revision: 5 },
+                AffinityRecord {
+                    host: "n1".into(),
+                    block: "10.0.0.0/30".parse().unwrap(),
+                    state: AffinityState::Confirmed,
+                    revision: 3,
+                },
+                AffinityRecord {
+                    host: "gone".into(),
+                    block: "10.0.0.4/30".parse().unwrap(),
+                    state: AffinityState::Confirmed,
+                    revision: 4,
+                },
+                AffinityRecord {
+                    host: "n1".into(),
+                    block: "10.0.0.8/30".parse().unwrap(),
+                    state: AffinityState::Pending,
+                    revision: 5,
+                },
             ],
             handles,
             pools: vec![Pool {
@@ -461,7 +517,12 @@ mod tests {
                 manual: false,
             }],
             nodes: vec![node("n1", "10.0.0.2")],
-            workload_endpoints: vec![wep("a", "10.0.0.0"), wep("b", "10.0.0.3"), wep("c", "10.0.0.9"), wep("d", "192.168.1.1")],
+            workload_endpoints: vec![
+                wep("a", "10.0.0.0"),
+                wep("b", "10.0.0.3"),
+                wep("c", "10.0.0.9"),
+                wep("d", "192.168.1.1"),
+            ],
         }
     }
 
@@ -471,22 +532,47 @@ mod tests {
         assert_eq!(report.allocations, 4);
         assert_eq!(report.node_tunnel_ips, 1);
         assert_eq!(report.workload_ips, 4);
-        assert_eq!(report.leaked_ips.iter().map(|l| l.ip.to_string()).collect::<Vec<_>>(), ["10.0.0.1"]);
+        assert_eq!(
+            report
+                .leaked_ips
+                .iter()
+                .map(|l| l.ip.to_string())
+                .collect::<Vec<_>>(),
+            ["10.0.0.1"]
+        );
         assert_eq!(report.leaked_ips[0].handle.as_deref(), Some("leak"));
         assert_eq!(report.in_use_not_allocated.len(), 1);
-        assert_eq!(report.in_use_not_allocated[0].owner, "WorkloadEndpoint(ns/c)");
+        assert_eq!(
+            report.in_use_not_allocated[0].owner,
+            "WorkloadEndpoint(ns/c)"
+        );
         assert_eq!(report.in_use_not_in_pools[0].ip.to_string(), "192.168.1.1");
         assert_eq!(report.leaked_handles, ["orphan"]);
         assert_eq!(report.handles_with_matches, 3);
-        assert_eq!(report.missing_handle_ips[0].handle.as_deref(), Some("nohandle"));
-        let problems: Vec<(&str, &AffinityProblem)> =
-            report.broken_affinities.iter().map(|a| (a.host.as_str(), &a.problem)).collect();
+        assert_eq!(
+            report.missing_handle_ips[0].handle.as_deref(),
+            Some("nohandle")
+        );
+        let problems: Vec<(&str, &AffinityProblem)> = report
+            .broken_affinities
+            .iter()
+            .map(|a| (a.host.as_str(), &a.problem))
+            .collect();
         assert_eq!(
             problems,
-            [("gone", &AffinityProblem::NodeMissing), ("n1", &AffinityProblem::BlockMissing)]
+            [
+                ("gone", &AffinityProblem::NodeMissing),
+                ("n1", &AffinityProblem::BlockMissing)
+            ]
         );
         assert_eq!(report.problems(), 7);
-        assert_eq!(report.top_nodes[0], NodeAllocations { node: "n1".into(), allocations: 4 });
+        assert_eq!(
+            report.top_nodes[0],
+            NodeAllocations {
+                node: "n1".into(),
+                allocations: 4
+            }
+        );
     }
 
     #[test]
@@ -500,7 +586,9 @@ mod tests {
         assert!(text.contains("Found 2 IPAM blocks.\n"));
         assert!(text.contains(" IPAM block 10.0.0.0/30 affinity=host:n1:\n"));
         assert!(text.contains("Found 1 IPs that are allocated in IPAM but not actually in use.\n"));
-        assert!(text.contains("Found 1 handles with no matching IPs (and 3 handles with matches).\n"));
+        assert!(
+            text.contains("Found 1 handles with no matching IPs (and 3 handles with matches).\n")
+        );
         assert!(text.ends_with("Check complete; found 7 problems.\n"));
     }
 

@@ -149,7 +149,10 @@ mod tests {
         assert_eq!(nth_block(&pool, 26, 0), n("10.0.0.0/26"));
         assert_eq!(nth_block(&pool, 26, 5), n("10.0.1.64/26"));
         assert_eq!(nth_block(&pool, 26, 1023), n("10.0.255.192/26"));
-        assert_eq!(block_of("10.0.1.77".parse().unwrap(), 26), n("10.0.1.64/26"));
+        assert_eq!(
+            block_of("10.0.1.77".parse().unwrap(), 26),
+            n("10.0.1.64/26")
+        );
         let b = n("10.0.1.64/26");
         assert_eq!(block_len(&b), 64);
         assert_eq!(ip_at(&b, 0), "10.0.1.64".parse::<IpAddr>().unwrap());
@@ -176,7 +179,12 @@ mod tests {
 
     #[test]
     fn key_names_round_trip() {
-        for s in ["10.0.0.0/26", "fd00::/122", "fd00:1::40/122", "192.168.3.4/32"] {
+        for s in [
+            "10.0.0.0/26",
+            "fd00::/122",
+            "fd00:1::40/122",
+            "192.168.3.4/32",
+        ] {
             let b = n(s);
             let name = key_name(&b);
             assert_eq!(parse_key_name(&name), Some(b), "{name}");

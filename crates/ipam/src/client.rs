@@ -169,10 +169,12 @@ impl Ipam {
                 for c in &res.spec.reserved_cidrs {
                     let net: IpNet = match c.parse::<IpNet>() {
                         Ok(n) => n,
-                        Err(_) => c
-                            .parse::<IpAddr>()
-                            .map(IpNet::from)
-                            .map_err(|_| Error::Invalid(format!("IPReservation {} has invalid CIDR {c}", res.metadata.name)))?,
+                        Err(_) => c.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                            Error::Invalid(format!(
+                                "IPReservation {} has invalid CIDR {c}",
+                                res.metadata.name
+                            ))
+                        })?,
                     };
                     nets.push(net.trunc());
                 }
@@ -183,7 +185,11 @@ impl Ipam {
 
     /// The effective IPAM configuration.
     pub async fn config(&self) -> Result<IpamConfig> {
-        match self.resources.get(Kind::IPAMConfiguration, None, "default").await {
+        match self
+            .resources
+            .get(Kind::IPAMConfiguration, None, "default")
+            .await
+        {
             Ok(Resource::IPAMConfiguration(c)) => Ok(IpamConfig::from(&c.spec)),
             Ok(_) | Err(datastore::Error::NotFound { .. }) => {
                 Ok(IpamConfig::from(&IPAMConfigurationSpec::default()))
@@ -199,7 +205,11 @@ impl Ipam {
         strict_affinity: bool,
         max_blocks_per_host: Option<u32>,
     ) -> Result<IPAMConfiguration> {
-        let current = match self.resources.get(Kind::IPAMConfiguration, None, "default").await {
+        let current = match self
+            .resources
+            .get(Kind::IPAMConfiguration, None, "default")
+            .await
+        {
             Ok(Resource::IPAMConfiguration(c)) => Some(c),
             Ok(_) | Err(datastore::Error::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
@@ -222,7 +232,10 @@ impl Ipam {
         };
         match written {
             Resource::IPAMConfiguration(c) => Ok(c),
-            other => Err(Error::Invalid(format!("unexpected {} written", other.kind()))),
+            other => Err(Error::Invalid(format!(
+                "unexpected {} written",
+                other.kind()
+            ))),
         }
     }
 
@@ -312,7 +325,8 @@ impl Ipam {
             let Ok(cidr) = cidr.parse::<IpNet>() else {
                 continue;
             };
-            if let Some(b) = stored::get::<AllocationBlock>(self.store(), &block_key(&cidr)).await? {
+            if let Some(b) = stored::get::<AllocationBlock>(self.store(), &block_key(&cidr)).await?
+            {
                 ips.extend(
                     b.value
                         .allocated()

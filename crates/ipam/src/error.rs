@@ -16,7 +16,10 @@ pub enum Error {
     Exhausted { pools: Vec<String> },
     /// No pool may serve this request on this host.
     #[error("no configured Calico pools for node {host}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    NoPools { host: String, detail: Option<String> },
+    NoPools {
+        host: String,
+        detail: Option<String>,
+    },
     /// A requested pool (by name or CIDR) is unknown, disabled or not usable here.
     #[error("the requested pool {pool} {reason}")]
     BadPool { pool: String, reason: String },

@@ -86,6 +86,9 @@ mod tests {
             parse_affinity_key(&affinity_key("n", &v6)),
             Some(("n".to_string(), v6))
         );
-        assert_eq!(handle_key("k8s-pod-network.abc"), "/calico/ipam/v2/handle/k8s-pod-network.abc");
+        assert_eq!(
+            handle_key("k8s-pod-network.abc"),
+            "/calico/ipam/v2/handle/k8s-pod-network.abc"
+        );
     }
 }

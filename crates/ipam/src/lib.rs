@@ -5,7 +5,8 @@
 //!
 //! Pure decisions live in `block` (one block's allocations), `pools` (pool and block choice)
 //! and `cidr` (address arithmetic); `assign` and `release` are the thin compare-and-swap
-//! shell around them; `check` and `show` serve `calicoctl ipam`.
+//! shell around them; `check`, `repair` and `show` serve `calicoctl ipam`. Invariants and
+//! write orders: DESIGN.md beside this crate.
 
 mod assign;
 mod block;
@@ -34,5 +35,8 @@ pub use pools::Pool;
 pub use records::{AffinityState, BlockAffinity, IpamHandle};
 pub use release::ReleaseResult;
 pub use repair::FromReportOutcome;
-pub use show::{format_g5, render_configuration, render_ip_info, render_usage, usage, Grouping, UsageRow};
+pub use show::{
+    format_g5, render_configuration, render_ip_info, render_release_ip, render_usage, usage,
+    Grouping, UsageRow,
+};
 pub use stored::Versioned;

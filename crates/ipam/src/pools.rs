@@ -30,7 +30,10 @@ impl Pool {
     pub fn from_resource(pool: &IPPool) -> Result<Self> {
         let spec = &pool.spec;
         let cidr = spec.network().ok_or_else(|| {
-            Error::Invalid(format!("IPPool {} has invalid cidr {}", pool.metadata.name, spec.cidr))
+            Error::Invalid(format!(
+                "IPPool {} has invalid cidr {}",
+                pool.metadata.name, spec.cidr
+            ))
         })?;
         let node_selector = selector::parse(spec.effective_node_selector()).map_err(|e| {
             Error::Invalid(format!("IPPool {} nodeSelector: {e}", pool.metadata.name))
@@ -102,7 +105,10 @@ pub fn candidate_pools(
                 .find(|p| p.name == *want || Some(p.cidr) == want_net.map(|n| n.trunc()))
                 .ok_or_else(|| bad_pool(want, "does not exist"))?;
             if pool.version() != version {
-                return Err(bad_pool(want, &format!("is not an {} pool", version.path())));
+                return Err(bad_pool(
+                    want,
+                    &format!("is not an {} pool", version.path()),
+                ));
             }
             if pool.disabled {
                 return Err(bad_pool(want, "is disabled"));
@@ -208,7 +214,10 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -227,15 +236,50 @@ mod tests {
             lb,
             manual,
         ];
-        let got = candidate_pools(&pools, &[], IpVersion::V4, "n", &labels(&[("zone", "x")]), AllowedUse::Workload).unwrap();
+        let got = candidate_pools(
+            &pools,
+            &[],
+            IpVersion::V4,
+            "n",
+            &labels(&[("zone", "x")]),
+            AllowedUse::Workload,
+        )
+        .unwrap();
         let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
-        let got = candidate_pools(&pools, &[], IpVersion::V4, "n", &labels(&[]), AllowedUse::Workload).unwrap();
+        let got = candidate_pools(
+            &pools,
+            &[],
+            IpVersion::V4,
+            "n",
+            &labels(&[]),
+            AllowedUse::Workload,
+        )
+        .unwrap();
         assert_eq!(got.len(), 1);
-        let got = candidate_pools(&pools, &[], IpVersion::V6, "n", &labels(&[]), AllowedUse::Workload).unwrap();
+        let got = candidate_pools(
+            &pools,
+            &[],
+            IpVersion::V6,
+            "n",
+            &labels(&[]),
+            AllowedUse::Workload,
+        )
+        .unwrap();
         assert_eq!(got[0].name, "v6");
-        let err = candidate_pools(&pools[3..4], &[], IpVersion::V4, "n", &labels(&[]), AllowedUse::Workload).unwrap_err();
-        assert_eq!(err.to_string(), "no configured Calico pools for node n: no enabled ipv4 pool selects it");
+        let err = candidate_pools(
+            &pools[3..4],
+            &[],
+            IpVersion::V4,
+            "n",
+            &labels(&[]),
+            AllowedUse::Workload,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no configured Calico pools for node n: no enabled ipv4 pool selects it"
+        );
     }
 
     #[test]
@@ -244,18 +288,35 @@ mod tests {
         off.disabled = true;
         let mut manual = pool("manual", "10.7.0.0/16", 26, "all()");
         manual.manual = true;
-        let pools = vec![pool("a", "10.1.0.0/16", 26, "zone == 'x'"), pool("b", "10.2.0.0/16", 26, "all()"), off, manual];
+        let pools = vec![
+            pool("a", "10.1.0.0/16", 26, "zone == 'x'"),
+            pool("b", "10.2.0.0/16", 26, "all()"),
+            off,
+            manual,
+        ];
         let l = labels(&[("zone", "x")]);
         let req = |names: &[&str], l: &BTreeMap<String, String>| {
             let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
             candidate_pools(&pools, &names, IpVersion::V4, "n1", l, AllowedUse::Workload)
         };
         let got = req(&["10.2.0.0/16", "a"], &l).unwrap();
-        assert_eq!(got.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(
+            got.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
         assert_eq!(req(&["manual"], &l).unwrap()[0].name, "manual");
-        assert_eq!(req(&["off"], &l).unwrap_err().to_string(), "the requested pool off is disabled");
-        assert_eq!(req(&["nope"], &l).unwrap_err().to_string(), "the requested pool nope does not exist");
-        assert_eq!(req(&["a"], &labels(&[])).unwrap_err().to_string(), "the requested pool a does not select node n1");
+        assert_eq!(
+            req(&["off"], &l).unwrap_err().to_string(),
+            "the requested pool off is disabled"
+        );
+        assert_eq!(
+            req(&["nope"], &l).unwrap_err().to_string(),
+            "the requested pool nope does not exist"
+        );
+        assert_eq!(
+            req(&["a"], &labels(&[])).unwrap_err().to_string(),
+            "the requested pool a does not select node n1"
+        );
     }
 
     #[test]
@@ -266,7 +327,11 @@ mod tests {
         let first = choose_free_block(&pools, &existing, "host-a", &none).unwrap();
         assert_eq!(first.prefix_len(), 26);
         assert!(pools[0].contains_block(&first));
-        assert_eq!(choose_free_block(&pools, &existing, "host-a", &none), Some(first), "deterministic");
+        assert_eq!(
+            choose_free_block(&pools, &existing, "host-a", &none),
+            Some(first),
+            "deterministic"
+        );
         let mut seen = HashSet::new();
         while let Some(b) = choose_free_block(&pools, &existing, "host-a", &none) {
             assert!(seen.insert(b));
@@ -292,13 +357,20 @@ mod tests {
 
     #[test]
     fn borrow_order_groups_by_pool() {
-        let pools = vec![pool("b", "10.2.0.0/16", 26, "all()"), pool("a", "10.1.0.0/16", 26, "all()")];
+        let pools = vec![
+            pool("b", "10.2.0.0/16", 26, "all()"),
+            pool("a", "10.1.0.0/16", 26, "all()"),
+        ];
         let blocks: Vec<IpNet> = ["10.1.0.0/26", "10.2.0.0/26", "10.2.0.64/26", "10.3.0.0/26"]
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
         let got = borrow_order(&pools, blocks, "x");
-        assert_eq!(got.len(), 3, "blocks outside candidate pools are never borrowed");
+        assert_eq!(
+            got.len(),
+            3,
+            "blocks outside candidate pools are never borrowed"
+        );
         assert!(got[..2].iter().all(|b| pools[0].contains_block(b)));
         assert_eq!(got[2], "10.1.0.0/26".parse::<IpNet>().unwrap());
     }

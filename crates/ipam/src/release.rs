@@ -13,7 +13,9 @@ use crate::block::{AllocationBlock, ReleaseSpec};
 use crate::cidr::IpVersion;
 use crate::client::{Context, Ipam};
 use crate::error::{Error, Result};
-use crate::keys::{affinity_key, affinity_prefix, block_key, handle_key, parse_affinity_key, HOST_PREFIX};
+use crate::keys::{
+    affinity_key, affinity_prefix, block_key, handle_key, parse_affinity_key, HOST_PREFIX,
+};
 use crate::pools::Pool;
 use crate::records::{AffinityState, BlockAffinity, IpamHandle};
 use crate::stored::{self, too_many_retries, Cas, RETRIES};
@@ -41,8 +43,10 @@ impl Ipam {
         let mut result = ReleaseResult::default();
         let mut by_block: BTreeMap<IpNet, Vec<ReleaseSpec>> = BTreeMap::new();
         for version in [IpVersion::V4, IpVersion::V6] {
-            let wanted: Vec<&ReleaseSpec> =
-                specs.iter().filter(|s| IpVersion::of(s.ip) == version).collect();
+            let wanted: Vec<&ReleaseSpec> = specs
+                .iter()
+                .filter(|s| IpVersion::of(s.ip) == version)
+                .collect();
             if wanted.is_empty() {
                 continue;
             }
@@ -58,7 +62,8 @@ impl Ipam {
             let key = block_key(&cidr);
             let mut done = false;
             for _ in 0..RETRIES {
-                let Some(current) = stored::get::<AllocationBlock>(self.store(), &key).await? else {
+                let Some(current) = stored::get::<AllocationBlock>(self.store(), &key).await?
+                else {
                     result.not_assigned.extend(specs.iter().map(|s| s.ip));
                     done = true;
                     break;
@@ -83,7 +88,9 @@ impl Ipam {
                 for (h, n) in per_handle {
                     self.adjust_handle(&h, &cidr, -n).await?;
                 }
-                result.released.extend(outcome.released.iter().map(|r| r.ip));
+                result
+                    .released
+                    .extend(outcome.released.iter().map(|r| r.ip));
                 result.not_assigned.extend(outcome.not_assigned);
                 result.skipped.extend(outcome.skipped);
                 self.after_block_emptied(&block).await?;
@@ -114,7 +121,8 @@ impl Ipam {
             let key = block_key(&cidr);
             let mut done = false;
             for _ in 0..RETRIES {
-                let Some(current) = stored::get::<AllocationBlock>(self.store(), &key).await? else {
+                let Some(current) = stored::get::<AllocationBlock>(self.store(), &key).await?
+                else {
                     done = true;
                     break;
                 };
@@ -127,7 +135,8 @@ impl Ipam {
                 if !self.write_released(&key, &block, current.revision).await? {
                     continue;
                 }
-                self.adjust_handle(handle, &cidr, -(ips.len() as i64)).await?;
+                self.adjust_handle(handle, &cidr, -(ips.len() as i64))
+                    .await?;
                 released.extend(ips);
                 self.after_block_emptied(&block).await?;
                 done = true;
@@ -150,7 +159,12 @@ impl Ipam {
     }
 
     /// Writes a block after a release: deleted when empty and unaffine, else updated.
-    async fn write_released(&self, key: &str, block: &AllocationBlock, revision: i64) -> Result<bool> {
+    async fn write_released(
+        &self,
+        key: &str,
+        block: &AllocationBlock,
+        revision: i64,
+    ) -> Result<bool> {
         let cas = if block.is_empty() && block.affinity.is_none() {
             stored::delete(self.store(), key, revision).await?
         } else {
@@ -219,7 +233,12 @@ impl Ipam {
     /// Gives up `host`'s claim on `cidr`: affinity `pendingDeletion`, then the block is
     /// deleted (empty) or made unaffine (unless `require_empty`, which instead restores the
     /// affinity and returns false), then the affinity is deleted.
-    pub async fn release_affinity(&self, host: &str, cidr: IpNet, require_empty: bool) -> Result<bool> {
+    pub async fn release_affinity(
+        &self,
+        host: &str,
+        cidr: IpNet,
+        require_empty: bool,
+    ) -> Result<bool> {
         let akey = affinity_key(host, &cidr);
         let bkey = block_key(&cidr);
         self.mark_pending_deletion(&akey).await?;
@@ -228,9 +247,12 @@ impl Ipam {
             let cas = match stored::get::<AllocationBlock>(self.store(), &bkey).await? {
                 None => Cas::Done(0),
                 Some(b) if !b.value.is_affine_to(host) => Cas::Done(0),
-                Some(b) if b.value.is_empty() => stored::delete(self.store(), &bkey, b.revision).await?,
+                Some(b) if b.value.is_empty() => {
+                    stored::delete(self.store(), &bkey, b.revision).await?
+                }
                 Some(_) if require_empty => {
-                    self.set_affinity(host, cidr, AffinityState::Confirmed).await?;
+                    self.set_affinity(host, cidr, AffinityState::Confirmed)
+                        .await?;
                     return Ok(false);
                 }
                 Some(b) => {
@@ -277,7 +299,12 @@ impl Ipam {
 
     /// Adds `delta` to `handle`'s count for `block`; creates the handle on first use and
     /// deletes it when nothing is left.
-    pub(crate) async fn adjust_handle(&self, handle: &str, block: &IpNet, delta: i64) -> Result<()> {
+    pub(crate) async fn adjust_handle(
+        &self,
+        handle: &str,
+        block: &IpNet,
+        delta: i64,
+    ) -> Result<()> {
         let key = handle_key(handle);
         let block = block.to_string();
         for _ in 0..RETRIES {
@@ -318,7 +345,11 @@ impl Ipam {
 }
 
 /// True when some enabled pool containing `block` selects a host with `labels`.
-pub(crate) fn host_needs_block(pools: &[Pool], labels: &BTreeMap<String, String>, block: &IpNet) -> bool {
+pub(crate) fn host_needs_block(
+    pools: &[Pool],
+    labels: &BTreeMap<String, String>,
+    block: &IpNet,
+) -> bool {
     pools
         .iter()
         .any(|p| !p.disabled && p.contains_block(block) && p.node_selector.matches(labels))

@@ -133,7 +133,9 @@ impl Ipam {
                     !self.node_exists(&a.host).await?
                         && self.release_affinity(&a.host, a.block, false).await?
                 }
-                AffinityProblem::BlockOwnedByOther { .. } | AffinityProblem::AffinityKeyMissing => false,
+                AffinityProblem::BlockOwnedByOther { .. } | AffinityProblem::AffinityKeyMissing => {
+                    false
+                }
             };
             if fixed {
                 outcome.fixed_affinities += 1;
@@ -161,8 +163,12 @@ impl Ipam {
             let Ok(cidr) = cidr.parse() else {
                 continue;
             };
-            if let Some(b) = stored::get::<AllocationBlock>(self.store(), &block_key(&cidr)).await? {
-                if b.value.allocated().any(|(_, a)| a.handle_id.as_deref() == Some(handle)) {
+            if let Some(b) = stored::get::<AllocationBlock>(self.store(), &block_key(&cidr)).await?
+            {
+                if b.value
+                    .allocated()
+                    .any(|(_, a)| a.handle_id.as_deref() == Some(handle))
+                {
                     return Ok(false);
                 }
             }

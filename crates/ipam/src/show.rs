@@ -8,7 +8,9 @@ use ipnet::IpNet;
 use crate::block::AllocationBlock;
 use crate::cidr::size;
 use crate::client::{AllocationInfo, IpamConfig};
+use crate::error::{Error, Result};
 use crate::pools::Pool;
+use crate::release::ReleaseResult;
 
 /// What a utilisation row describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +35,10 @@ pub fn usage(pools: &[Pool], blocks: &[AllocationBlock], show_blocks: bool) -> V
     pools.sort_by_key(|p| p.cidr);
     let mut rows = Vec::new();
     for pool in pools {
-        let mut mine: Vec<&AllocationBlock> =
-            blocks.iter().filter(|b| pool.contains_block(&b.cidr)).collect();
+        let mut mine: Vec<&AllocationBlock> = blocks
+            .iter()
+            .filter(|b| pool.contains_block(&b.cidr))
+            .collect();
         mine.sort_by_key(|b| b.cidr);
         rows.push(UsageRow {
             grouping: Grouping::Pool,
@@ -95,12 +99,30 @@ pub fn render_ip_info(ip: IpAddr, info: Option<&AllocationInfo>) -> String {
     out
 }
 
+/// `ipam release --ip=ADDR`: the success line, or `IP address ADDR is not assigned`.
+pub fn render_release_ip(ip: IpAddr, result: &ReleaseResult) -> Result<String> {
+    if result.released.contains(&ip) {
+        Ok(format!("Successfully released IP address {ip}\n"))
+    } else {
+        Err(Error::NotAssigned { ip })
+    }
+}
+
 /// `ipam show --show-configuration`.
 pub fn render_configuration(config: &IpamConfig) -> String {
     let rows = vec![
-        vec!["StrictAffinity".to_string(), config.strict_affinity.to_string()],
-        vec!["AutoAllocateBlocks".to_string(), config.auto_allocate_blocks.to_string()],
-        vec!["MaxBlocksPerHost".to_string(), config.max_blocks_per_host.to_string()],
+        vec![
+            "StrictAffinity".to_string(),
+            config.strict_affinity.to_string(),
+        ],
+        vec![
+            "AutoAllocateBlocks".to_string(),
+            config.auto_allocate_blocks.to_string(),
+        ],
+        vec![
+            "MaxBlocksPerHost".to_string(),
+            config.max_blocks_per_host.to_string(),
+        ],
     ];
     render_table(&["PROPERTY", "VALUE"], &[false, false], &rows)
 }
@@ -176,7 +198,13 @@ pub(crate) fn render_table(headers: &[&str], right: &[bool], rows: &[Vec<String>
             row.iter()
                 .zip(&widths)
                 .zip(right)
-                .map(|((c, &w), &r)| if r { format!("{c:>w$}") } else { format!("{c:<w$}") })
+                .map(|((c, &w), &r)| {
+                    if r {
+                        format!("{c:>w$}")
+                    } else {
+                        format!("{c:<w$}")
+                    }
+                })
                 .collect(),
         ));
     }
@@ -219,7 +247,11 @@ mod tests {
         };
         let mut b = AllocationBlock::new("10.65.0.0/26".parse().unwrap(), Some("n"));
         b.auto_assign(5, Some("h"), &BTreeMap::new(), &Reservations::default());
-        let text = render_usage(&usage(std::slice::from_ref(&pool), std::slice::from_ref(&b), false));
+        let text = render_usage(&usage(
+            std::slice::from_ref(&pool),
+            std::slice::from_ref(&b),
+            false,
+        ));
         assert_eq!(
             text,
             "\
@@ -233,7 +265,8 @@ mod tests {
         let rows = usage(&[pool], &[b], true);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].grouping, Grouping::Block);
-        assert!(render_usage(&rows).contains("| Block    | 10.65.0.0/26 |        64 | 5 (8%)     | 59 (92%)     |"));
+        assert!(render_usage(&rows)
+            .contains("| Block    | 10.65.0.0/26 |        64 | 5 (8%)     | 59 (92%)     |"));
     }
 
     #[test]
@@ -252,6 +285,16 @@ mod tests {
             render_ip_info(ip, Some(&info)),
             "IP 10.0.0.5 is in use\nHandle ID: k8s-pod-network.abc\nActive Owner Attributes:\n  pod: web\n"
         );
+        let released = ReleaseResult {
+            released: vec![ip],
+            ..ReleaseResult::default()
+        };
+        assert_eq!(
+            render_release_ip(ip, &released).unwrap(),
+            "Successfully released IP address 10.0.0.5\n"
+        );
+        let err = render_release_ip(ip, &ReleaseResult::default()).unwrap_err();
+        assert_eq!(err.to_string(), "IP address 10.0.0.5 is not assigned");
         let cfg = render_configuration(&IpamConfig {
             strict_affinity: true,
             auto_allocate_blocks: true,

@@ -26,7 +26,10 @@ pub struct Versioned<T> {
 }
 
 /// Reads and decodes `key`.
-pub async fn get<T: DeserializeOwned>(store: &dyn Store, key: &str) -> Result<Option<Versioned<T>>> {
+pub async fn get<T: DeserializeOwned>(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<Versioned<T>>> {
     match store.get(key).await? {
         None => Ok(None),
         Some(kv) => Ok(Some(Versioned {
@@ -75,7 +78,12 @@ pub async fn update<T: Serialize>(
 
 /// Deletes `key` if still at `revision`; `Lost` otherwise.
 pub async fn delete(store: &dyn Store, key: &str, revision: Revision) -> Result<Cas> {
-    lost_on_race(store.delete(key, Some(revision)).await.map(|kv| kv.revision))
+    lost_on_race(
+        store
+            .delete(key, Some(revision))
+            .await
+            .map(|kv| kv.revision),
+    )
 }
 
 fn lost_on_race(result: datastore::Result<Revision>) -> Result<Cas> {

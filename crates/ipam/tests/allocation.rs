@@ -60,7 +60,9 @@ async fn first_assignment_claims_an_affine_block() {
     assert_eq!(block.attributes[0].secondary["node"], "n1");
     assert_eq!(block.sequence_number, 1);
 
-    let aff: BlockAffinity = get_json(&f, &affinity_key("n1", &block_cidr)).await.unwrap();
+    let aff: BlockAffinity = get_json(&f, &affinity_key("n1", &block_cidr))
+        .await
+        .unwrap();
     assert_eq!(aff.state, AffinityState::Confirmed);
     let handle: IpamHandle = get_json(&f, &handle_key("h1")).await.unwrap();
     assert_eq!(handle.block, BTreeMap::from([(block_cidr.to_string(), 2)]));
@@ -148,10 +150,21 @@ async fn empty_block_is_released_when_its_host_no_longer_needs_it() {
     let got = f.ipam.auto_assign(&v4("n1", "h", 1)).await.unwrap();
     let block = got.ipv4[0].trunc();
     // The pool stops selecting n1: releasing the last address drops block and affinity.
-    f.apply(&pool_yaml("p", "10.0.0.0/24", 26, ", nodeSelector: \"zone == 'x'\"")).await;
+    f.apply(&pool_yaml(
+        "p",
+        "10.0.0.0/24",
+        26,
+        ", nodeSelector: \"zone == 'x'\"",
+    ))
+    .await;
     f.ipam.release_by_handle("h").await.unwrap();
     assert!(f.store.get(&block_key(&block)).await.unwrap().is_none());
-    assert!(f.store.get(&affinity_key("n1", &block)).await.unwrap().is_none());
+    assert!(f
+        .store
+        .get(&affinity_key("n1", &block))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -166,12 +179,21 @@ async fn emptied_blocks_of_deselecting_pools_are_released_on_the_next_assign() {
     let got = f.ipam.auto_assign(&req).await.unwrap();
     let block = got.ipv4[0].trunc();
     f.ipam.release_by_handle("h").await.unwrap();
-    assert!(f.store.get(&block_key(&block)).await.unwrap().is_some(), "still needed");
-    f.apply(&pool_yaml("a", "10.0.0.0/24", 26, ", disabled: true")).await;
+    assert!(
+        f.store.get(&block_key(&block)).await.unwrap().is_some(),
+        "still needed"
+    );
+    f.apply(&pool_yaml("a", "10.0.0.0/24", 26, ", disabled: true"))
+        .await;
     let next = f.ipam.auto_assign(&v4("n1", "h2", 1)).await.unwrap();
     assert!(net("10.1.0.0/24").contains(&next.ipv4[0].addr()));
     assert!(f.store.get(&block_key(&block)).await.unwrap().is_none());
-    assert!(f.store.get(&affinity_key("n1", &block)).await.unwrap().is_none());
+    assert!(f
+        .store
+        .get(&affinity_key("n1", &block))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -180,13 +202,24 @@ async fn host_affinity_release_makes_busy_blocks_unaffine_and_deletes_them_once_
     f.apply(&pool_yaml("p", "10.0.0.0/24", 26, "")).await;
     let got = f.ipam.auto_assign(&v4("gone", "h", 1)).await.unwrap();
     let block = got.ipv4[0].trunc();
-    assert_eq!(f.ipam.release_host_affinities("gone").await.unwrap(), vec![block]);
+    assert_eq!(
+        f.ipam.release_host_affinities("gone").await.unwrap(),
+        vec![block]
+    );
     let b: AllocationBlock = get_json(&f, &block_key(&block)).await.unwrap();
     assert_eq!(b.affinity, None);
     assert_eq!(b.in_use(), 1);
-    assert!(f.store.get(&affinity_key("gone", &block)).await.unwrap().is_none());
+    assert!(f
+        .store
+        .get(&affinity_key("gone", &block))
+        .await
+        .unwrap()
+        .is_none());
     f.ipam.release_ips(&[got.ipv4[0].addr()]).await.unwrap();
-    assert!(f.store.get(&block_key(&block)).await.unwrap().is_none(), "empty unaffine block deleted");
+    assert!(
+        f.store.get(&block_key(&block)).await.unwrap().is_none(),
+        "empty unaffine block deleted"
+    );
 }
 
 #[tokio::test]
@@ -195,14 +228,19 @@ async fn explicit_address_claims_its_block_and_is_exclusive() {
     f.apply(&pool_yaml("p", "10.0.0.0/24", 26, "")).await;
     let args = AssignIPArgs::new(ip("10.0.0.77"), "pinned", "n1");
     assert_eq!(f.ipam.assign_ip(&args).await.unwrap(), net("10.0.0.77/26"));
-    let b: AllocationBlock = get_json(&f, &block_key(&net("10.0.0.64/26"))).await.unwrap();
+    let b: AllocationBlock = get_json(&f, &block_key(&net("10.0.0.64/26")))
+        .await
+        .unwrap();
     assert_eq!(b.affinity.as_deref(), Some("host:n1"));
     let err = f
         .ipam
         .assign_ip(&AssignIPArgs::new(ip("10.0.0.77"), "other", "n2"))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "address 10.0.0.77 is already assigned in block 10.0.0.64/26");
+    assert_eq!(
+        err.to_string(),
+        "address 10.0.0.77 is already assigned in block 10.0.0.64/26"
+    );
     let err = f
         .ipam
         .assign_ip(&AssignIPArgs::new(ip("10.5.0.1"), "x", "n1"))
@@ -240,7 +278,14 @@ async fn dual_stack_assigns_both_families() {
     assert_eq!(got.ipv6[0].prefix_len(), 122);
     assert!(net("fd00:10::/64").contains(&got.ipv6[0].addr()));
     let block6 = got.ipv6[0].trunc();
-    assert!(f.store.get(&block_key(&block6)).await.unwrap().unwrap().key.contains("/ipv6/block/fd00:10:"));
+    assert!(f
+        .store
+        .get(&block_key(&block6))
+        .await
+        .unwrap()
+        .unwrap()
+        .key
+        .contains("/ipv6/block/fd00:10:"));
     assert!(f
         .store
         .get(&affinity_key("n1", &block6))
@@ -263,28 +308,51 @@ async fn dual_stack_assigns_both_families() {
 #[tokio::test]
 async fn pool_node_selector_and_requested_pools() {
     let f = Fixture::new();
-    f.apply(&pool_yaml("zone-a", "10.1.0.0/24", 26, ", nodeSelector: \"zone == 'a'\"")).await;
+    f.apply(&pool_yaml(
+        "zone-a",
+        "10.1.0.0/24",
+        26,
+        ", nodeSelector: \"zone == 'a'\"",
+    ))
+    .await;
     f.apply(&pool_yaml("everyone", "10.2.0.0/24", 26, "")).await;
-    f.apply("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: na, labels: {zone: a}}\n")
-        .await;
+    f.apply(
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: na, labels: {zone: a}}\n",
+    )
+    .await;
     let req = |host: &str, pools: &[&str]| AutoAssignArgs {
         ipv4_pools: pools.iter().map(|s| s.to_string()).collect(),
         ..v4(host, &format!("{host}-{}", pools.len()), 1)
     };
     let a = f.ipam.auto_assign(&req("na", &["zone-a"])).await.unwrap();
     assert!(net("10.1.0.0/24").contains(&a.ipv4[0].addr()));
-    let a = f.ipam.auto_assign(&req("na", &["10.2.0.0/24"])).await.unwrap();
+    let a = f
+        .ipam
+        .auto_assign(&req("na", &["10.2.0.0/24"]))
+        .await
+        .unwrap();
     assert!(net("10.2.0.0/24").contains(&a.ipv4[0].addr()));
     let b = f.ipam.auto_assign(&req("nb", &[])).await.unwrap();
-    assert!(net("10.2.0.0/24").contains(&b.ipv4[0].addr()), "nb is not in zone a");
-    let err = f.ipam.auto_assign(&req("nb", &["zone-a"])).await.unwrap_err();
-    assert_eq!(err.to_string(), "the requested pool zone-a does not select node nb");
+    assert!(
+        net("10.2.0.0/24").contains(&b.ipv4[0].addr()),
+        "nb is not in zone a"
+    );
+    let err = f
+        .ipam
+        .auto_assign(&req("nb", &["zone-a"]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the requested pool zone-a does not select node nb"
+    );
 }
 
 #[tokio::test]
 async fn disabled_pools_and_allowed_uses_are_honoured() {
     let f = Fixture::new();
-    f.apply(&pool_yaml("off", "10.0.0.0/24", 26, ", disabled: true")).await;
+    f.apply(&pool_yaml("off", "10.0.0.0/24", 26, ", disabled: true"))
+        .await;
     let err = f.ipam.auto_assign(&v4("n1", "h", 1)).await.unwrap_err();
     assert!(matches!(err, Error::NoPools { .. }), "{err}");
     let err = f
@@ -294,7 +362,13 @@ async fn disabled_pools_and_allowed_uses_are_honoured() {
         .unwrap_err();
     assert_eq!(err.to_string(), "the requested pool off is disabled");
 
-    f.apply(&pool_yaml("tunnels", "10.9.0.0/24", 26, ", allowedUses: [Tunnel]")).await;
+    f.apply(&pool_yaml(
+        "tunnels",
+        "10.9.0.0/24",
+        26,
+        ", allowedUses: [Tunnel]",
+    ))
+    .await;
     assert!(matches!(
         f.ipam.auto_assign(&v4("n1", "h", 1)).await,
         Err(Error::NoPools { .. })
@@ -318,7 +392,10 @@ async fn reservations_are_skipped_by_auto_assign_only() {
         assert!(!addrs.contains(&ip(reserved)), "{reserved} handed out");
     }
     let err = f.ipam.auto_assign(&v4("n1", "h2", 1)).await.unwrap_err();
-    assert_eq!(err.to_string(), "no addresses available in pools [10.0.0.0/28]");
+    assert_eq!(
+        err.to_string(),
+        "no addresses available in pools [10.0.0.0/28]"
+    );
     assert!(f.store.get(&handle_key("h2")).await.unwrap().is_none());
     f.ipam
         .assign_ip(&AssignIPArgs::new(ip("10.0.0.7"), "explicit", "n1"))
@@ -341,7 +418,10 @@ async fn borrowing_then_strict_affinity_refusal() {
     f.ipam.configure(true, None).await.unwrap();
     assert!(f.ipam.config().await.unwrap().strict_affinity);
     let err = f.ipam.auto_assign(&v4("n3", "c", 1)).await.unwrap_err();
-    assert_eq!(err.to_string(), "no addresses available in pools [10.0.0.0/26]");
+    assert_eq!(
+        err.to_string(),
+        "no addresses available in pools [10.0.0.0/26]"
+    );
     // n1 still allocates from its own block.
     f.ipam.auto_assign(&v4("n1", "d", 1)).await.unwrap();
     f.ipam.configure(false, None).await.unwrap();
@@ -369,7 +449,10 @@ async fn exhaustion_releases_partial_results() {
     f.apply(&pool_yaml("p", "10.0.0.0/28", 28, "")).await;
     f.ipam.auto_assign(&v4("n1", "a", 10)).await.unwrap();
     let err = f.ipam.auto_assign(&v4("n2", "b", 10)).await.unwrap_err();
-    assert_eq!(err.to_string(), "no addresses available in pools [10.0.0.0/28]");
+    assert_eq!(
+        err.to_string(),
+        "no addresses available in pools [10.0.0.0/28]"
+    );
     let report = f.ipam.check().await.unwrap();
     assert_eq!(report.allocations, 10, "the partial 6 were released");
     assert!(f.store.get(&handle_key("b")).await.unwrap().is_none());

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use common::{pool_yaml, Fixture};
-use ipam::{render_check, render_ip_info, render_usage, usage, AffinityProblem, AutoAssignArgs, CheckReport, IpVersion};
+use ipam::{
+    render_check, render_ip_info, render_usage, usage, AffinityProblem, AutoAssignArgs,
+    CheckReport, IpVersion,
+};
 
 fn args(host: &str, handle: &str) -> AutoAssignArgs {
     AutoAssignArgs {
@@ -30,13 +33,27 @@ fn wep_yaml(pod: &str, node: &str, ip: IpAddr) -> String {
 async fn check_finds_leaks_and_release_from_report_fixes_them() {
     let f = Fixture::new();
     f.apply(&pool_yaml("p", "10.0.0.0/24", 26, "")).await;
-    f.apply("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n").await;
+    f.apply("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n")
+        .await;
     let used = f.ipam.auto_assign(&args("n1", "used")).await.unwrap().ipv4[0].addr();
-    let leaked = f.ipam.auto_assign(&args("n1", "leaked")).await.unwrap().ipv4[0].addr();
+    let leaked = f
+        .ipam
+        .auto_assign(&args("n1", "leaked"))
+        .await
+        .unwrap()
+        .ipv4[0]
+        .addr();
     f.apply(&wep_yaml("used", "n1", used)).await;
     // A workload whose address IPAM never allocated, and a block of a node that is gone.
-    f.apply(&wep_yaml("rogue", "n1", "10.0.0.200".parse().unwrap())).await;
-    let ghost = f.ipam.auto_assign(&args("ghost", "ghostpod")).await.unwrap().ipv4[0].addr();
+    f.apply(&wep_yaml("rogue", "n1", "10.0.0.200".parse().unwrap()))
+        .await;
+    let ghost = f
+        .ipam
+        .auto_assign(&args("ghost", "ghostpod"))
+        .await
+        .unwrap()
+        .ipv4[0]
+        .addr();
     f.apply(&wep_yaml("ghostpod", "ghost", ghost)).await;
 
     let report = f.ipam.check().await.unwrap();
@@ -47,10 +64,19 @@ async fn check_finds_leaks_and_release_from_report_fixes_them() {
     assert_eq!(report.in_use_not_allocated.len(), 1);
     assert_eq!(report.broken_affinities.len(), 1);
     assert_eq!(report.broken_affinities[0].host, "ghost");
-    assert_eq!(report.broken_affinities[0].problem, AffinityProblem::NodeMissing);
+    assert_eq!(
+        report.broken_affinities[0].problem,
+        AffinityProblem::NodeMissing
+    );
     let text = render_check(&report);
-    assert!(text.contains("Found 1 IPs that are allocated in IPAM but not actually in use.\n"), "{text}");
-    assert!(text.ends_with("Check complete; found 3 problems.\n"), "{text}");
+    assert!(
+        text.contains("Found 1 IPs that are allocated in IPAM but not actually in use.\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Check complete; found 3 problems.\n"),
+        "{text}"
+    );
 
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join("report.json");
@@ -61,7 +87,9 @@ async fn check_finds_leaks_and_release_from_report_fixes_them() {
     let outcome = f.ipam.release_from_report(&reread).await.unwrap();
     assert_eq!(outcome.released_ips, 1);
     assert_eq!(outcome.fixed_affinities, 1);
-    assert!(outcome.render(&reread).starts_with("Releasing 1 old IPs...\nReleased 1 IPs successfully\n"));
+    assert!(outcome
+        .render(&reread)
+        .starts_with("Releasing 1 old IPs...\nReleased 1 IPs successfully\n"));
     assert!(f.ipam.ip_info(leaked).await.unwrap().is_none());
     assert!(f.ipam.ip_info(used).await.unwrap().is_some());
     // The ghost's address survives in a now unaffine block.
@@ -84,7 +112,10 @@ async fn stale_report_never_frees_a_reallocated_address() {
     // Meanwhile the address is released and handed to someone else.
     f.ipam.release_ips(&[leaked]).await.unwrap();
     for i in 0..4 {
-        f.ipam.auto_assign(&args("n1", &format!("new{i}"))).await.unwrap();
+        f.ipam
+            .auto_assign(&args("n1", &format!("new{i}")))
+            .await
+            .unwrap();
     }
     assert!(f.ipam.ip_info(leaked).await.unwrap().is_some());
     let outcome = f.ipam.release_from_report(&report).await.unwrap();
@@ -98,14 +129,22 @@ async fn leaked_handles_are_deleted_from_a_report() {
     let f = Fixture::new();
     f.apply(&pool_yaml("p", "10.0.0.0/24", 26, "")).await;
     f.store
-        .create(&ipam::handle_key("orphan"), br#"{"block":{"10.0.0.0/26":1},"deleted":false}"#)
+        .create(
+            &ipam::handle_key("orphan"),
+            br#"{"block":{"10.0.0.0/26":1},"deleted":false}"#,
+        )
         .await
         .unwrap();
     let report = f.ipam.check().await.unwrap();
     assert_eq!(report.leaked_handles, ["orphan"]);
     let outcome = f.ipam.release_from_report(&report).await.unwrap();
     assert_eq!(outcome.released_handles, 1);
-    assert!(f.store.get(&ipam::handle_key("orphan")).await.unwrap().is_none());
+    assert!(f
+        .store
+        .get(&ipam::handle_key("orphan"))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -114,7 +153,14 @@ async fn show_reports_pool_and_block_usage_and_ip_owner() {
     f.apply(&pool_yaml("p", "10.0.0.0/24", 26, "")).await;
     let mut ips = Vec::new();
     for i in 0..5 {
-        ips.push(f.ipam.auto_assign(&args("n1", &format!("pod{i}"))).await.unwrap().ipv4[0].addr());
+        ips.push(
+            f.ipam
+                .auto_assign(&args("n1", &format!("pod{i}")))
+                .await
+                .unwrap()
+                .ipv4[0]
+                .addr(),
+        );
     }
     let pools = f.ipam.pools().await.unwrap();
     let blocks: Vec<_> = f
@@ -126,12 +172,18 @@ async fn show_reports_pool_and_block_usage_and_ip_owner() {
         .map(|b| b.value)
         .collect();
     let text = render_usage(&usage(&pools, &blocks, true));
-    assert!(text.contains("| IP Pool  | 10.0.0.0/24 |       256 | 5 (2%)     | 251 (98%) |"), "{text}");
+    assert!(
+        text.contains("| IP Pool  | 10.0.0.0/24 |       256 | 5 (2%)     | 251 (98%) |"),
+        "{text}"
+    );
     assert!(text.contains("| Block    | "), "{text}");
     let info = f.ipam.ip_info(ips[2]).await.unwrap();
     let text = render_ip_info(ips[2], info.as_ref());
     assert_eq!(
         text,
-        format!("IP {} is in use\nHandle ID: pod2\nActive Owner Attributes:\n  pod: pod2\n", ips[2])
+        format!(
+            "IP {} is in use\nHandle ID: pod2\nActive Owner Attributes:\n  pod: pod2\n",
+            ips[2]
+        )
     );
 }

@@ -25,7 +25,9 @@ const PER_PROCESS: usize = 100;
 
 async fn open(target: &str) -> Arc<dyn Store> {
     match target.split_once(':') {
-        Some(("embedded", path)) => Arc::new(EmbeddedStore::open(path.as_ref()).expect("open store")),
+        Some(("embedded", path)) => {
+            Arc::new(EmbeddedStore::open(path.as_ref()).expect("open store"))
+        }
         Some(("etcd", endpoint)) => Arc::new(
             EtcdStore::connect(&EtcdConfig::new([endpoint]))
                 .await
@@ -93,7 +95,11 @@ fn run_processes(target: &str) -> Vec<(IpAddr, String)> {
             "worker failed: {stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        for line in stdout.lines().filter_map(|l| l.strip_prefix("ALLOC ")) {
+        // The harness's `test race_worker ... ` may precede the first line.
+        for line in stdout
+            .lines()
+            .filter_map(|l| l.split_once("ALLOC ").map(|(_, r)| r))
+        {
             let (ip, handle) = line.split_once(' ').unwrap();
             got.push((ip.parse().unwrap(), handle.to_string()));
         }
@@ -108,13 +114,24 @@ async fn verify(store: Arc<dyn Store>, got: &[(IpAddr, String)], expected: usize
     assert_eq!(unique.len(), expected, "an address was handed out twice");
     let ipam = Ipam::new(store);
     for (ip, handle) in got {
-        let info = ipam.ip_info(*ip).await.unwrap().expect("allocation recorded");
+        let info = ipam
+            .ip_info(*ip)
+            .await
+            .unwrap()
+            .expect("allocation recorded");
         assert_eq!(info.handle.as_deref(), Some(handle.as_str()), "{ip}");
         assert_eq!(ipam.ips_by_handle(handle).await.unwrap(), vec![*ip]);
     }
     let report = ipam.check().await.unwrap();
-    assert_eq!(report.allocations, expected, "no allocation lost or invented");
-    assert!(report.leaked_handles.is_empty(), "{:?}", report.leaked_handles);
+    assert_eq!(
+        report.allocations, expected,
+        "no allocation lost or invented"
+    );
+    assert!(
+        report.leaked_handles.is_empty(),
+        "{:?}",
+        report.leaked_handles
+    );
     assert!(report.missing_handle_ips.is_empty());
     let by_host: BTreeMap<String, usize> = report
         .blocks

@@ -123,7 +123,10 @@ pub struct Model {
     sel_policies: HashMap<SelId, BTreeSet<PolicyKey>>,
     endpoint_policies: HashMap<ItemId, BTreeSet<PolicyKey>>,
     ip_owners: HashMap<IpAddr, BTreeSet<ItemId>>,
-    changed: BTreeSet<EndpointKey>,
+    /// Live endpoints whose lists changed (resolved to keys when taken).
+    changed: HashSet<ItemId>,
+    /// Endpoints removed (or no longer local) since the last take.
+    gone: BTreeSet<EndpointKey>,
 }
 
 impl Model {
@@ -164,7 +167,8 @@ impl Model {
             sel_policies: HashMap::new(),
             endpoint_policies: HashMap::new(),
             ip_owners: HashMap::new(),
-            changed: BTreeSet::new(),
+            changed: HashSet::new(),
+            gone: BTreeSet::new(),
         }
     }
 
@@ -411,10 +415,11 @@ impl Model {
                 let prev = self.endpoint_policies.insert(id, set);
                 let same_profiles = old.as_ref().is_some_and(|o| o.profiles == new.profiles);
                 if prev.as_ref() != self.endpoint_policies.get(&id) || !same_profiles {
-                    self.changed.insert(ek.clone());
+                    self.changed.insert(id);
                 }
             } else if self.endpoint_policies.remove(&id).is_some() {
-                self.changed.insert(ek.clone());
+                self.changed.remove(&id);
+                self.gone.insert(ek.clone());
             }
         }
         self.items[id as usize] = Some(new);
@@ -431,8 +436,9 @@ impl Model {
         self.index.remove_item(id);
         self.forget_links(id, &item);
         if self.endpoint_policies.remove(&id).is_some() {
+            self.changed.remove(&id);
             if let ItemKey::Endpoint(ek) = &item.key {
-                self.changed.insert(ek.clone());
+                self.gone.insert(ek.clone());
             }
         }
         self.free_items.push(id);
@@ -624,13 +630,7 @@ impl Model {
             if let Some(p) = self.policies.get(key) {
                 for id in self.index.members(p.sel) {
                     if self.endpoint_policies.contains_key(id) {
-                        if let Some(Some(Item {
-                            key: ItemKey::Endpoint(ek),
-                            ..
-                        })) = self.items.get(*id as usize)
-                        {
-                            self.changed.insert(ek.clone());
-                        }
+                        self.changed.insert(*id);
                     }
                 }
             }
@@ -726,7 +726,7 @@ impl Model {
                 || o.normal != state.normal
         });
         let old_members: Vec<ItemId> = match &old {
-            Some(o) if o.normal => self.local_members(o.sel),
+            Some(o) if o.normal && !(state.normal && o.sel == sel) => self.local_members(o.sel),
             _ => Vec::new(),
         };
         if let Some(o) = &old {
@@ -753,12 +753,12 @@ impl Model {
             }
         }
         for id in new_members {
-            let inserted = self
-                .endpoint_policies
-                .get_mut(&id)
-                .is_some_and(|set| set.insert(key.clone()));
+            let inserted = match self.endpoint_policies.get_mut(&id) {
+                Some(set) if !set.contains(&key) => set.insert(key.clone()),
+                _ => false,
+            };
             if inserted || layout_changed {
-                self.mark_item(id);
+                self.changed.insert(id);
             }
         }
         self.policies.insert(key, state);
@@ -809,7 +809,7 @@ impl Model {
             .get_mut(&id)
             .is_some_and(|set| set.remove(key))
         {
-            self.mark_item(id);
+            self.changed.insert(id);
         }
     }
 
@@ -820,16 +820,6 @@ impl Model {
             .copied()
             .filter(|id| self.endpoint_policies.contains_key(id))
             .collect()
-    }
-
-    fn mark_item(&mut self, id: ItemId) {
-        if let Some(Some(Item {
-            key: ItemKey::Endpoint(ek),
-            ..
-        })) = self.items.get(id as usize)
-        {
-            self.changed.insert(ek.clone());
-        }
     }
 
     // ----- queries -----
@@ -931,7 +921,13 @@ impl Model {
     /// Drains the endpoints whose policy lists (tiers, policies, order,
     /// profiles) changed, appeared or went away since the last call.
     pub fn take_endpoint_changes(&mut self) -> BTreeSet<EndpointKey> {
-        std::mem::take(&mut self.changed)
+        let mut out = std::mem::take(&mut self.gone);
+        for id in std::mem::take(&mut self.changed) {
+            if let Some(key) = self.endpoint_key(id) {
+                out.insert(key.clone());
+            }
+        }
+        out
     }
 
     pub(crate) fn policy(&self, key: &PolicyKey) -> Option<&PolicyState> {

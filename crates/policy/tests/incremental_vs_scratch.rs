@@ -447,6 +447,29 @@ fn replay(mirror: &mut BTreeMap<String, (IpSetId, BTreeSet<Member>)>, deltas: Ve
     }
 }
 
+/// Every endpoint whose list differs from the last drain must be reported.
+fn check_endpoint_changes(
+    model: &mut Model,
+    last: &mut BTreeMap<EndpointKey, policy::EndpointPolicies>,
+) -> Result<(), TestCaseError> {
+    let now: BTreeMap<EndpointKey, policy::EndpointPolicies> = model
+        .local_endpoints()
+        .into_iter()
+        .map(|k| {
+            let l = model.endpoint_policies(&k).unwrap();
+            (k, l)
+        })
+        .collect();
+    let reported = model.take_endpoint_changes();
+    for key in now.keys().chain(last.keys()) {
+        if now.get(key) != last.get(key) {
+            prop_assert!(reported.contains(key), "{} changed but was not reported", key);
+        }
+    }
+    *last = now;
+    Ok(())
+}
+
 fn packet_strategy() -> impl Strategy<Value = Packet> {
     let ips = prop::sample::select(vec!["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "192.168.1.5", "172.16.0.9", "8.8.8.8"]);
     (ips.clone(), ips, any::<bool>(), prop::sample::select(&[80u16, 81][..])).prop_map(|(s, d, tcp, port)| {
@@ -475,14 +498,17 @@ proptest! {
         let tier = Update::Put(res("Tier", json!({"name": "t1"}), json!({"order": 10, "defaultAction": action})));
         model.apply(tier.clone()).unwrap();
         state.apply(&tier);
+        let mut lists = BTreeMap::new();
         for (op, drain) in &ops {
             model.apply(op.clone()).unwrap();
             state.apply(op);
             if *drain {
                 replay(&mut mirror, model.take_deltas());
+                check_endpoint_changes(&mut model, &mut lists)?;
             }
         }
         replay(&mut mirror, model.take_deltas());
+        check_endpoint_changes(&mut model, &mut lists)?;
 
         // Deltas replay to the current sets.
         let sets = model.ip_sets();

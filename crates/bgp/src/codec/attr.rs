@@ -300,7 +300,11 @@ pub(crate) fn decode(buf: &[u8], ctx: &SessionCtx, has_nlri: bool) -> Result<Dec
             // RFC 7606 §4: attribute list overrun; the NLRI field is still
             // locatable, but NLRI hidden in an unparsed MP_REACH are not.
             if d.mp_reach.is_none() && !has_nlri {
-                return Err(update_err(1, vec![], "attribute length overruns attribute list"));
+                return Err(update_err(
+                    1,
+                    vec![],
+                    "attribute length overruns attribute list",
+                ));
             }
             d.problems.push(Problem {
                 type_code: 0,
@@ -339,7 +343,14 @@ pub(crate) fn decode(buf: &[u8], ctx: &SessionCtx, has_nlri: bool) -> Result<Dec
         let outcome = if flags & (OPTIONAL | TRANSITIVE) != expected {
             Err("attribute flags conflict with type")
         } else {
-            decode_one(&mut d, type_code, value, ctx, &mut as4_path, &mut as4_aggregator)
+            decode_one(
+                &mut d,
+                type_code,
+                value,
+                ctx,
+                &mut as4_path,
+                &mut as4_aggregator,
+            )
         };
         if let Err(reason) = outcome {
             let Some(action) = action else {
@@ -423,7 +434,7 @@ fn decode_one(
             a.aggregator = Some(Aggregator { asn, address });
         }
         COMMUNITIES => {
-            if value.is_empty() || value.len() % 4 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(4) {
                 return Err("bad COMMUNITIES length");
             }
             a.communities = std::iter::from_fn(|| r.u32()).collect();
@@ -436,7 +447,7 @@ fn decode_one(
             a.originator_id = Some(v.into());
         }
         CLUSTER_LIST => {
-            if value.is_empty() || value.len() % 4 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(4) {
                 return Err("bad CLUSTER_LIST length");
             }
             if ctx.ebgp {
@@ -445,7 +456,10 @@ fn decode_one(
             a.cluster_list = std::iter::from_fn(|| r.ipv4()).collect();
         }
         MP_REACH => {
-            let (afi, safi) = (r.u16().ok_or("short MP_REACH")?, r.u8().ok_or("short MP_REACH")?);
+            let (afi, safi) = (
+                r.u16().ok_or("short MP_REACH")?,
+                r.u8().ok_or("short MP_REACH")?,
+            );
             let nh_len = usize::from(r.u8().ok_or("short MP_REACH")?);
             let nh = r.take(nh_len).ok_or("MP_REACH next hop overruns")?;
             r.u8().ok_or("short MP_REACH")?;
@@ -470,7 +484,10 @@ fn decode_one(
             d.mp_reach = Some(MpReach { nlri });
         }
         MP_UNREACH => {
-            let (afi, safi) = (r.u16().ok_or("short MP_UNREACH")?, r.u8().ok_or("short MP_UNREACH")?);
+            let (afi, safi) = (
+                r.u16().ok_or("short MP_UNREACH")?,
+                r.u8().ok_or("short MP_UNREACH")?,
+            );
             let Some(family) = Family::from_afi_safi(afi, safi) else {
                 d.problems.push(Problem {
                     type_code,
@@ -499,7 +516,7 @@ fn decode_one(
             *as4_aggregator = Some(Aggregator { asn, address });
         }
         LARGE_COMMUNITY => {
-            if value.is_empty() || value.len() % 12 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(12) {
                 return Err("bad LARGE_COMMUNITY length");
             }
             a.large_communities = std::iter::from_fn(|| {
@@ -681,7 +698,12 @@ pub(crate) fn encode(
         let (v, needs_as4) = encode_as_path(path, ctx.four_octet_as, false);
         push_attr(&mut attrs, wk, AS_PATH, v);
         if needs_as4 {
-            push_attr(&mut attrs, opt_t, AS4_PATH, encode_as_path(path, true, true).0);
+            push_attr(
+                &mut attrs,
+                opt_t,
+                AS4_PATH,
+                encode_as_path(path, true, true).0,
+            );
         }
     }
     if let Some(nh) = a.next_hop {
@@ -760,7 +782,12 @@ pub(crate) fn encode(
         push_attr(&mut attrs, opt_t, LARGE_COMMUNITY, v);
     }
     for raw in &a.unknown {
-        push_attr(&mut attrs, raw.flags & !EXTENDED, raw.type_code, raw.value.clone());
+        push_attr(
+            &mut attrs,
+            raw.flags & !EXTENDED,
+            raw.type_code,
+            raw.value.clone(),
+        );
     }
     attrs.sort_by_key(|(t, _, _)| *t);
     for (type_code, flags, value) in attrs {

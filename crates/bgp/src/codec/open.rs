@@ -119,7 +119,8 @@ impl Open {
             out.push(0);
             return Ok(());
         }
-        let caps_len = u8::try_from(caps.len()).map_err(|_| Error::Encode("capabilities too long"))?;
+        let caps_len =
+            u8::try_from(caps.len()).map_err(|_| Error::Encode("capabilities too long"))?;
         let params_len = caps_len
             .checked_add(2)
             .ok_or(Error::Encode("optional parameters too long"))?;
@@ -148,15 +149,30 @@ impl Open {
         }
         let params_len = usize::from(r.u8().unwrap_or(0));
         if params_len != r.rest().len() {
-            return Err(Error::msg(code::OPEN, 0, vec![], "optional parameters length mismatch"));
+            return Err(Error::msg(
+                code::OPEN,
+                0,
+                vec![],
+                "optional parameters length mismatch",
+            ));
         }
         let mut capabilities = Vec::new();
         while !r.is_empty() {
             let (Some(ptype), Some(plen)) = (r.u8(), r.u8()) else {
-                return Err(Error::msg(code::OPEN, 0, vec![], "truncated optional parameter"));
+                return Err(Error::msg(
+                    code::OPEN,
+                    0,
+                    vec![],
+                    "truncated optional parameter",
+                ));
             };
             let Some(value) = r.take(usize::from(plen)) else {
-                return Err(Error::msg(code::OPEN, 0, vec![], "truncated optional parameter"));
+                return Err(Error::msg(
+                    code::OPEN,
+                    0,
+                    vec![],
+                    "truncated optional parameter",
+                ));
             };
             if ptype != 2 {
                 return Err(err(4, vec![], "unsupported optional parameter"));
@@ -243,7 +259,7 @@ impl Capability {
             }
             2 if value.is_empty() => Capability::RouteRefresh,
             64 => {
-                if value.len() < 2 || (value.len() - 2) % 4 != 0 {
+                if value.len() < 2 || !(value.len() - 2).is_multiple_of(4) {
                     return Err(bad());
                 }
                 let head = r.u16().ok_or_else(bad)?;

@@ -86,9 +86,16 @@ fn open_with_capabilities_bytes() {
             },
         ],
     );
-    round_trip_exact(&with_header(1, &body), &four(), &Message::Open(open.clone()));
+    round_trip_exact(
+        &with_header(1, &body),
+        &four(),
+        &Message::Open(open.clone()),
+    );
     assert_eq!(open.asn(), 65001);
-    assert_eq!(open.families(), vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert_eq!(
+        open.families(),
+        vec![Family::Ipv4Unicast, Family::Ipv6Unicast]
+    );
 }
 
 #[test]
@@ -99,7 +106,10 @@ fn open_with_four_octet_as_uses_as_trans() {
     let bytes = Message::Open(open.clone()).encode(&four()).unwrap();
     // header, version, AS_TRANS 0x5ba0 at offset 20
     assert_eq!(&bytes[20..22], &[0x5b, 0xa0]);
-    assert_eq!(decode_message(&bytes, &four()).unwrap(), Message::Open(open));
+    assert_eq!(
+        decode_message(&bytes, &four()).unwrap(),
+        Message::Open(open)
+    );
 }
 
 #[test]
@@ -163,7 +173,11 @@ fn update_v4_bytes() {
         nlri: vec![net("10.1.0.0/16"), net("192.168.1.0/24")],
         ..Update::default()
     };
-    round_trip_exact(&with_header(2, &UPDATE_V4_BODY), &four(), &Message::Update(update));
+    round_trip_exact(
+        &with_header(2, &UPDATE_V4_BODY),
+        &four(),
+        &Message::Update(update),
+    );
 }
 
 #[test]
@@ -198,7 +212,11 @@ fn update_v6_mp_reach_bytes() {
         nlri: vec![net("fd00:1::/64"), net("2001:db8:2::/48")],
         ..Update::default()
     };
-    round_trip_exact(&with_header(2, &body), &four(), &Message::Update(update.clone()));
+    round_trip_exact(
+        &with_header(2, &body),
+        &four(),
+        &Message::Update(update.clone()),
+    );
     assert_eq!(
         update.attrs.next_hop_for(Family::Ipv6Unicast),
         Some(IpAddr::V6("fd00::1".parse::<Ipv6Addr>().unwrap()))
@@ -208,14 +226,22 @@ fn update_v6_mp_reach_bytes() {
 #[test]
 fn end_of_rib_markers() {
     let v4 = with_header(2, &[0, 0, 0, 0]);
-    round_trip_exact(&v4, &four(), &Message::Update(Update::end_of_rib(Family::Ipv4Unicast)));
+    round_trip_exact(
+        &v4,
+        &four(),
+        &Message::Update(Update::end_of_rib(Family::Ipv4Unicast)),
+    );
     #[rustfmt::skip]
     let v6 = with_header(2, &[
         0x00, 0x00, 0x00, 0x06, // no withdrawn, 6 bytes of attributes
         0x80, 0x0f, 0x03,       // MP_UNREACH_NLRI, 3 bytes
         0x00, 0x02, 0x01,       //   AFI 2 SAFI 1, nothing withdrawn
     ]);
-    round_trip_exact(&v6, &four(), &Message::Update(Update::end_of_rib(Family::Ipv6Unicast)));
+    round_trip_exact(
+        &v6,
+        &four(),
+        &Message::Update(Update::end_of_rib(Family::Ipv6Unicast)),
+    );
 }
 
 #[test]
@@ -248,7 +274,10 @@ fn two_octet_session_merges_as4_path() {
     // A 2-octet speaker prepended 65001 to a path from a 4-octet speaker, so
     // AS4_PATH is shorter than AS_PATH; we rebuild the real path.
     let expected = Message::Update(update);
-    assert_eq!(decode_message(&with_header(2, &body), &ctx).unwrap(), expected);
+    assert_eq!(
+        decode_message(&with_header(2, &body), &ctx).unwrap(),
+        expected
+    );
     // We send the whole path in AS4_PATH (RFC 6793 §4.2.2).
     let ours = expected.encode(&ctx).unwrap();
     #[rustfmt::skip]
@@ -282,7 +311,7 @@ fn header_errors() {
     assert_eq!(reset_code(&m, &four()), (1, 1));
     let mut m = with_header(4, &[]);
     m[17] = 18;
-    assert_eq!(frame_len(&m).map_err(|e| e.to_string()).unwrap_err().contains("1/2"), true);
+    assert!(frame_len(&m).unwrap_err().to_string().contains("1/2"));
     assert_eq!(reset_code(&with_header(9, &[]), &four()), (1, 3));
     assert_eq!(reset_code(&with_header(4, &[0]), &four()), (1, 2));
     assert_eq!(frame_len(&m[..10]).unwrap(), None);
@@ -305,7 +334,11 @@ fn rfc7606_bad_origin_is_treat_as_withdraw() {
     assert!(u.nlri.is_empty());
     assert_eq!(
         u.withdrawn,
-        vec![net("10.9.0.0/24"), net("10.1.0.0/16"), net("192.168.1.0/24")]
+        vec![
+            net("10.9.0.0/24"),
+            net("10.1.0.0/16"),
+            net("192.168.1.0/24")
+        ]
     );
 }
 
@@ -338,7 +371,10 @@ fn rfc7606_attribute_discard_and_duplicates() {
     let actions: Vec<_> = u.problems.iter().map(|p| (p.type_code, p.action)).collect();
     assert_eq!(
         actions,
-        vec![(6, ErrorAction::AttributeDiscard), (4, ErrorAction::AttributeDiscard)]
+        vec![
+            (6, ErrorAction::AttributeDiscard),
+            (4, ErrorAction::AttributeDiscard)
+        ]
     );
 }
 
@@ -466,7 +502,9 @@ fn unknown_optional_transitive_is_kept_partial() {
 #[test]
 fn packing_fills_messages() {
     let prefixes: Vec<IpNet> = (0..20_000u32)
-        .map(|i| IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap()))
+        .map(|i| {
+            IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap())
+        })
         .chain((0..3_000u32).map(|i| {
             let a = Ipv6Addr::from((0xfd00u128 << 112) | (u128::from(i) << 64));
             IpNet::V6(ipnet::Ipv6Net::new(a, 64).unwrap())
@@ -516,24 +554,22 @@ fn arb_v6net() -> impl Strategy<Value = IpNet> {
 
 fn arb_path(confed: bool) -> impl Strategy<Value = AsPath> {
     let kinds: usize = if confed { 4 } else { 2 };
-    prop::collection::vec(
-        (0..kinds, prop::collection::vec(any::<u32>(), 1..6)),
-        0..4,
+    prop::collection::vec((0..kinds, prop::collection::vec(any::<u32>(), 1..6)), 0..4).prop_map(
+        |segs| AsPath {
+            segments: segs
+                .into_iter()
+                .map(|(k, asns)| AsSegment {
+                    kind: [
+                        SegmentKind::Sequence,
+                        SegmentKind::Set,
+                        SegmentKind::ConfedSequence,
+                        SegmentKind::ConfedSet,
+                    ][k],
+                    asns,
+                })
+                .collect(),
+        },
     )
-    .prop_map(|segs| AsPath {
-        segments: segs
-            .into_iter()
-            .map(|(k, asns)| AsSegment {
-                kind: [
-                    SegmentKind::Sequence,
-                    SegmentKind::Set,
-                    SegmentKind::ConfedSequence,
-                    SegmentKind::ConfedSet,
-                ][k],
-                asns,
-            })
-            .collect(),
-    })
 }
 
 prop_compose! {

@@ -48,8 +48,8 @@ impl Update {
         let wbuf = r.take(wlen).ok_or(malformed("withdrawn length overruns"))?;
         let alen = usize::from(r.u16().ok_or(malformed("truncated"))?);
         let abuf = r.take(alen).ok_or(malformed("attribute length overruns"))?;
-        let mut withdrawn = nlri::decode(wbuf, Family::Ipv4Unicast)
-            .ok_or(malformed("bad withdrawn routes"))?;
+        let mut withdrawn =
+            nlri::decode(wbuf, Family::Ipv4Unicast).ok_or(malformed("bad withdrawn routes"))?;
         let mut nlri = nlri::decode(r.rest(), Family::Ipv4Unicast).ok_or(Error::msg(
             code::UPDATE,
             10,
@@ -97,8 +97,10 @@ impl Update {
     }
 
     pub(crate) fn encode_body(&self, out: &mut Vec<u8>, ctx: &SessionCtx) -> Result<()> {
-        let (w4, w6): (Vec<IpNet>, Vec<IpNet>) =
-            self.withdrawn.iter().partition(|n| matches!(n, IpNet::V4(_)));
+        let (w4, w6): (Vec<IpNet>, Vec<IpNet>) = self
+            .withdrawn
+            .iter()
+            .partition(|n| matches!(n, IpNet::V4(_)));
         let (n4, n6): (Vec<IpNet>, Vec<IpNet>) =
             self.nlri.iter().partition(|n| matches!(n, IpNet::V4(_)));
         let wpos = out.len();

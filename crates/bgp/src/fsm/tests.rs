@@ -58,7 +58,10 @@ fn manual_start_active_connects() {
     let a = s.handle(Event::ManualStart, t0);
     assert_eq!(
         a,
-        vec![Action::StartTimer(Timer::ConnectRetry, secs(5)), Action::Connect]
+        vec![
+            Action::StartTimer(Timer::ConnectRetry, secs(5)),
+            Action::Connect
+        ]
     );
     assert_eq!(s.state(), State::Connect);
 }
@@ -102,7 +105,9 @@ fn handshake_negotiates_and_comes_up() {
     let mut s = Session::new(config(false));
     s.handle(Event::ManualStart, t0);
     let a = s.handle(Event::TcpConnected, t0);
-    assert!(matches!(&a[1], Action::Send(Message::Open(o)) if o.asn() == 65001 && o.hold_time == 90));
+    assert!(
+        matches!(&a[1], Action::Send(Message::Open(o)) if o.asn() == 65001 && o.hold_time == 90)
+    );
     assert!(a.contains(&Action::StartTimer(Timer::Hold, secs(240))));
     assert_eq!(s.state(), State::OpenSent);
     let a = s.handle(Event::BgpOpen(peer_open(65002, 30, true)), t0);

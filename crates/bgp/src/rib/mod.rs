@@ -382,11 +382,13 @@ impl Rib {
 
     /// Counters for one peer.
     pub fn counts(&self, addr: IpAddr) -> PeerCounts {
-        self.peers.get(&addr).map_or(PeerCounts::default(), |p| PeerCounts {
-            received: p.adj_in.len(),
-            accepted: p.adj_in.values().filter(|e| e.attrs.is_some()).count(),
-            advertised: p.adj_out.len(),
-        })
+        self.peers
+            .get(&addr)
+            .map_or(PeerCounts::default(), |p| PeerCounts {
+                received: p.adj_in.len(),
+                accepted: p.adj_in.values().filter(|e| e.attrs.is_some()).count(),
+                advertised: p.adj_out.len(),
+            })
     }
 
     /// Routes of `addr` still marked stale.
@@ -514,11 +516,7 @@ impl ChangeBuilder {
             .peers
             .into_iter()
             .map(|(addr, mut b)| {
-                let announce = b
-                    .order
-                    .iter()
-                    .filter_map(|k| b.groups.remove(k))
-                    .collect();
+                let announce = b.order.iter().filter_map(|k| b.groups.remove(k)).collect();
                 (
                     addr,
                     Outbound {

@@ -203,7 +203,10 @@ fn route_reflection_rules() {
     };
     let non_client = info(4, LOCAL_AS);
     let other_non_client = info(5, LOCAL_AS);
-    let mut rib = rib_with(&[client_a, client_b, non_client, other_non_client], Some(cluster));
+    let mut rib = rib_with(
+        &[client_a, client_b, non_client, other_non_client],
+        Some(cluster),
+    );
     // From a client: to every other iBGP peer, with ORIGINATOR_ID and CLUSTER_LIST.
     let c = rib.apply_update(ip(2), announce(&["10.7.0.0/16"], attrs(&[], 2)));
     let targets: Vec<IpAddr> = c.outbound.keys().copied().collect();
@@ -211,7 +214,11 @@ fn route_reflection_rules() {
     let sent = &c.outbound[&ip(4)].announce[0].0;
     assert_eq!(sent.originator_id, Some(Ipv4Addr::new(192, 0, 2, 2)));
     assert_eq!(sent.cluster_list, vec![cluster]);
-    assert_eq!(sent.next_hop, Some(Ipv4Addr::new(10, 0, 0, 2)), "next hop kept");
+    assert_eq!(
+        sent.next_hop,
+        Some(Ipv4Addr::new(10, 0, 0, 2)),
+        "next hop kept"
+    );
     // From a non-client: to clients only.
     let c = rib.apply_update(ip(4), announce(&["10.8.0.0/16"], attrs(&[], 4)));
     let targets: Vec<IpAddr> = c.outbound.keys().copied().collect();
@@ -222,7 +229,10 @@ fn route_reflection_rules() {
 fn loops_are_rejected_on_receipt() {
     let cluster = Ipv4Addr::new(1, 0, 0, 1);
     let mut rib = rib_with(&[info(2, 65002), info(3, LOCAL_AS)], Some(cluster));
-    rib.apply_update(ip(2), announce(&["10.9.0.0/16"], attrs(&[65002, LOCAL_AS], 2)));
+    rib.apply_update(
+        ip(2),
+        announce(&["10.9.0.0/16"], attrs(&[65002, LOCAL_AS], 2)),
+    );
     let mut a = attrs(&[], 3);
     a.originator_id = Some(ME);
     rib.apply_update(ip(3), announce(&["10.10.0.0/16"], a));
@@ -253,9 +263,15 @@ fn import_and_export_filters() {
             Verdict::Accept
         }
     }));
-    let c = rib.apply_update(ip(2), announce(&["10.12.0.0/16", "10.12.1.0/25"], attrs(&[65002], 2)));
+    let c = rib.apply_update(
+        ip(2),
+        announce(&["10.12.0.0/16", "10.12.1.0/25"], attrs(&[65002], 2)),
+    );
     assert_eq!(rib.counts(ip(2)).accepted, 1);
-    assert_eq!(rib.best(&net("10.12.0.0/16")).unwrap().attrs.communities, vec![42]);
+    assert_eq!(
+        rib.best(&net("10.12.0.0/16")).unwrap().attrs.communities,
+        vec![42]
+    );
     assert!(c.outbound.is_empty(), "export filter rejected peer 3");
 }
 
@@ -289,10 +305,16 @@ fn families_follow_negotiation_and_ipv6_next_hop_self() {
     let mut rib = rib_with(&[info(2, 65002)], None);
     rib.add_peer(info(3, 65003));
     rib.peer_up(info(3, 65003), vec![Family::Ipv4Unicast]);
-    let c = rib.announce_local(&[net("fd00:10::/64"), net("10.16.0.0/24")], PathAttributes::default());
+    let c = rib.announce_local(
+        &[net("fd00:10::/64"), net("10.16.0.0/24")],
+        PathAttributes::default(),
+    );
     let v6 = &c.outbound[&ip(2)].announce;
     assert_eq!(v6.len(), 2, "one group per family");
-    let v6_group = v6.iter().find(|(_, p)| p == &vec![net("fd00:10::/64")]).unwrap();
+    let v6_group = v6
+        .iter()
+        .find(|(_, p)| p == &vec![net("fd00:10::/64")])
+        .unwrap();
     assert_eq!(
         v6_group.0.mp_next_hop.map(|n| n.global),
         Some("fd00::1".parse().unwrap())
@@ -305,7 +327,9 @@ fn families_follow_negotiation_and_ipv6_next_hop_self() {
 fn peer_up_sends_full_table_grouped() {
     let mut rib = rib_with(&[], None);
     let prefixes: Vec<IpNet> = (0..100u32)
-        .map(|i| IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a64_0000 + (i << 8)), 24).unwrap()))
+        .map(|i| {
+            IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a64_0000 + (i << 8)), 24).unwrap())
+        })
         .collect();
     rib.announce_local(&prefixes, PathAttributes::default());
     rib.add_peer(info(2, 65002));
@@ -323,7 +347,10 @@ fn peer_up_sends_full_table_grouped() {
 #[test]
 fn graceful_restart_keeps_stale_then_sweeps() {
     let mut rib = rib_with(&[info(2, 65002), info(3, 65003)], None);
-    rib.apply_update(ip(2), announce(&["10.17.0.0/16", "10.18.0.0/16"], attrs(&[65002], 2)));
+    rib.apply_update(
+        ip(2),
+        announce(&["10.17.0.0/16", "10.18.0.0/16"], attrs(&[65002], 2)),
+    );
     let c = rib.peer_down(ip(2), true);
     assert!(c.best.is_empty(), "routes stay in use");
     assert_eq!(rib.stale_count(ip(2)), 2);
@@ -344,7 +371,9 @@ fn graceful_restart_keeps_stale_then_sweeps() {
 fn attributes_are_shared_across_prefixes() {
     let mut rib = rib_with(&[info(2, 65002), info(3, 65003)], None);
     let prefixes: Vec<IpNet> = (0..1000u32)
-        .map(|i| IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0b00_0000 + (i << 8)), 24).unwrap()))
+        .map(|i| {
+            IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0b00_0000 + (i << 8)), 24).unwrap())
+        })
         .collect();
     rib.apply_update(
         ip(2),

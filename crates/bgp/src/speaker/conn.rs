@@ -153,7 +153,10 @@ async fn write_bytes(
 }
 
 /// Accepts connections forever.
-pub(crate) async fn accept(listener: std::sync::Arc<TcpListener>, input: mpsc::UnboundedSender<Input>) {
+pub(crate) async fn accept(
+    listener: std::sync::Arc<TcpListener>,
+    input: mpsc::UnboundedSender<Input>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {

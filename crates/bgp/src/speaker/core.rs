@@ -473,7 +473,9 @@ impl Core {
     fn input(&mut self, input: Input) {
         let now = Instant::now();
         match input {
-            Input::Accepted(stream, remote) => self.accepted(stream, remote.ip().to_canonical(), now),
+            Input::Accepted(stream, remote) => {
+                self.accepted(stream, remote.ip().to_canonical(), now)
+            }
             Input::Connected {
                 peer,
                 attempt,
@@ -598,7 +600,7 @@ impl Core {
             Err(_) => return,
         };
         if let Event::BgpOpen(open) = &event {
-            if let Some(loser) = self.collision_loser(addr, which, open.bgp_id) {
+            if let Some(loser) = self.collision_loser(addr, open.bgp_id) {
                 self.feed(addr, loser, Event::OpenCollisionDump, now);
                 if loser == which {
                     return;
@@ -610,13 +612,12 @@ impl Core {
 
     /// With two sessions alive, the one to dump once the peer's BGP
     /// identifier is known (§6.8).
-    fn collision_loser(&self, addr: IpAddr, which: Which, remote_id: std::net::Ipv4Addr) -> Option<Which> {
+    fn collision_loser(&self, addr: IpAddr, remote_id: std::net::Ipv4Addr) -> Option<Which> {
         let slot = self.peers.get(&addr)?;
         let second = slot.second.as_ref()?;
         let keep_local = fsm::keep_locally_initiated(self.config.router_id, remote_id);
         let main_local = slot.main.conn.as_ref()?.initiated_locally;
         let second_local = second.conn.as_ref()?.initiated_locally;
-        let _ = which;
         match (main_local == keep_local, second_local == keep_local) {
             (true, false) => Some(Which::Second),
             (false, true) => Some(Which::Main),

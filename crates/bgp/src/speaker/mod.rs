@@ -163,7 +163,10 @@ impl Speaker {
             None => None,
         };
         let local_addr = match &listener {
-            Some(l) => Some(l.local_addr().map_err(|e| Error::io("listener address", e))?),
+            Some(l) => Some(
+                l.local_addr()
+                    .map_err(|e| Error::io("listener address", e))?,
+            ),
             None => None,
         };
         let (commands, rx) = mpsc::unbounded_channel();
@@ -230,7 +233,8 @@ fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     } else {
         Domain::IPV6
     };
-    let socket = Socket::new(domain, Type::STREAM, None).map_err(|e| Error::io(ctx("socket"), e))?;
+    let socket =
+        Socket::new(domain, Type::STREAM, None).map_err(|e| Error::io(ctx("socket"), e))?;
     if addr.is_ipv6() {
         socket
             .set_only_v6(false)
@@ -239,8 +243,12 @@ fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     socket
         .set_reuse_address(true)
         .map_err(|e| Error::io(ctx("SO_REUSEADDR"), e))?;
-    socket.bind(&addr.into()).map_err(|e| Error::io(ctx("bind"), e))?;
-    socket.listen(128).map_err(|e| Error::io(ctx("listen"), e))?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| Error::io(ctx("bind"), e))?;
+    socket
+        .listen(128)
+        .map_err(|e| Error::io(ctx("listen"), e))?;
     socket
         .set_nonblocking(true)
         .map_err(|e| Error::io(ctx("nonblocking"), e))?;

@@ -46,19 +46,22 @@ impl Run {
 pub struct Ctl {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// The embedded datastore file, when that is the backend.
+    db: Option<PathBuf>,
 }
 
 impl Ctl {
     /// calicoctl on a fresh embedded datastore.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("calico.db").display().to_string();
+        let db = dir.path().join("calico.db");
         Ctl {
-            dir,
             env: vec![
                 ("DATASTORE_TYPE".into(), "embedded".into()),
-                ("DATASTORE_PATH".into(), db),
+                ("DATASTORE_PATH".into(), db.display().to_string()),
             ],
+            dir,
+            db: Some(db),
         }
     }
 
@@ -70,6 +73,7 @@ impl Ctl {
                 ("DATASTORE_TYPE".into(), "etcdv3".into()),
                 ("ETCD_ENDPOINTS".into(), endpoint.into()),
             ],
+            db: None,
         }
     }
 
@@ -118,6 +122,23 @@ impl Ctl {
             stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
             stderr: String::from_utf8(stderr).expect("utf-8 stderr"),
         }
+    }
+
+    /// Writes resources straight into the embedded datastore, the way calico-node would
+    /// (for resources calicoctl refuses to write, such as ClusterInformation).
+    pub fn seed(&self, yaml: &str) {
+        let db = self.db.as_ref().expect("seed needs the embedded datastore");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            let store = datastore::EmbeddedStore::open(db).expect("open datastore");
+            let client = datastore::ResourceClient::new(std::sync::Arc::new(store));
+            for resource in api::decode_documents(yaml).expect("seed YAML decodes") {
+                client.create(resource).await.expect("seed resource");
+            }
+        });
     }
 
     /// Applies `yaml` from stdin and asserts it worked.

@@ -121,7 +121,7 @@ impl Shared {
         let shared = Arc::clone(self);
         tokio::task::spawn_blocking(move || shared.pool.with(f))
             .await
-            .map_err(|e| Error::Backend(format!("embedded store operation panicked: {e}")))?
+            .map_err(|e| Error::Backend(format!("embedded store read task failed: {e}")))?
     }
 }
 

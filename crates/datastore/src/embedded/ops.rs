@@ -39,31 +39,26 @@ pub(super) struct BatchBound {
 }
 
 pub(super) fn meta(conn: &Connection) -> Result<Meta> {
-    Ok(conn.query_row(
-        "SELECT revision, compacted FROM meta WHERE id = 0",
-        [],
-        |row| {
+    Ok(conn
+        .prepare_cached("SELECT revision, compacted FROM meta WHERE id = 0")?
+        .query_row([], |row| {
             Ok(Meta {
                 revision: row.get(0)?,
                 compacted: row.get(1)?,
             })
-        },
-    )?)
+        })?)
 }
 
 pub(super) fn get(conn: &Connection, key: &str) -> Result<Option<KeyValue>> {
     let row = conn
-        .query_row(
-            "SELECT value, create_revision, mod_revision FROM kv WHERE key = ?1",
-            [key.as_bytes()],
-            |row| {
-                Ok((
-                    row.get::<_, Vec<u8>>(0)?,
-                    row.get::<_, Revision>(1)?,
-                    row.get::<_, Revision>(2)?,
-                ))
-            },
-        )
+        .prepare_cached("SELECT value, create_revision, mod_revision FROM kv WHERE key = ?1")?
+        .query_row([key.as_bytes()], |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, Revision>(1)?,
+                row.get::<_, Revision>(2)?,
+            ))
+        })
         .optional()?;
     Ok(row.map(|(value, create_revision, revision)| KeyValue {
         key: key.to_owned(),
@@ -108,10 +103,10 @@ pub(super) fn create(
                 key: key.to_owned(),
             });
         }
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?3)",
-            params![key.as_bytes(), value, revision],
-        )?;
+        )?
+        .execute(params![key.as_bytes(), value, revision])?;
         log_change(conn, revision, key, Some(value))?;
         Ok(revision)
     })
@@ -129,10 +124,8 @@ pub(super) fn update(
             key: key.to_owned(),
         })?;
         check_revision(key, expected, actual)?;
-        conn.execute(
-            "UPDATE kv SET value = ?2, mod_revision = ?3 WHERE key = ?1",
-            params![key.as_bytes(), value, revision],
-        )?;
+        conn.prepare_cached("UPDATE kv SET value = ?2, mod_revision = ?3 WHERE key = ?1")?
+            .execute(params![key.as_bytes(), value, revision])?;
         log_change(conn, revision, key, Some(value))?;
         Ok(revision)
     })
@@ -151,7 +144,8 @@ pub(super) fn delete(
         if let Some(expected) = expected {
             check_revision(key, expected, old.revision)?;
         }
-        conn.execute("DELETE FROM kv WHERE key = ?1", [key.as_bytes()])?;
+        conn.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+            .execute([key.as_bytes()])?;
         log_change(conn, revision, key, None)?;
         Ok((old, revision))
     })
@@ -239,7 +233,9 @@ pub(super) fn changes(
 /// exactly the revisions (compacted, revision] with no gap, and every live key's last write
 /// that is still in history is logged as a put of that key.
 pub(super) fn verify(conn: &mut Connection) -> Result<()> {
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    let integrity: String = conn
+        .prepare_cached("PRAGMA integrity_check")?
+        .query_row([], |row| row.get(0))?;
     if integrity != "ok" {
         return Err(Error::Backend(format!(
             "sqlite integrity check failed: {integrity}"
@@ -247,11 +243,9 @@ pub(super) fn verify(conn: &mut Connection) -> Result<()> {
     }
     let tx = conn.transaction()?;
     let meta = meta(&tx)?;
-    let (count, min, max): (i64, Option<i64>, Option<i64>) = tx.query_row(
-        "SELECT count(*), min(revision), max(revision) FROM log",
-        [],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-    )?;
+    let (count, min, max): (i64, Option<i64>, Option<i64>) = tx
+        .prepare_cached("SELECT count(*), min(revision), max(revision) FROM log")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
     let expected = meta.revision - meta.compacted;
     let range_ok = match (min, max) {
         (Some(min), Some(max)) => min == meta.compacted + 1 && max == meta.revision,
@@ -263,18 +257,18 @@ pub(super) fn verify(conn: &mut Connection) -> Result<()> {
             meta.compacted, meta.revision
         )));
     }
-    let unlogged: i64 = tx.query_row(
-        "SELECT count(*) FROM kv LEFT JOIN log ON log.revision = kv.mod_revision
-         WHERE kv.mod_revision > ?1
-           AND (log.key IS NULL OR log.key != kv.key OR log.kind != ?2)",
-        params![meta.compacted, KIND_PUT],
-        |row| row.get(0),
-    )?;
-    let future: i64 = tx.query_row(
-        "SELECT count(*) FROM kv WHERE mod_revision > ?1 OR create_revision > mod_revision",
-        [meta.revision],
-        |row| row.get(0),
-    )?;
+    let unlogged: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM kv LEFT JOIN log ON log.revision = kv.mod_revision
+             WHERE kv.mod_revision > ?1
+               AND (log.key IS NULL OR log.key != kv.key OR log.kind != ?2)",
+        )?
+        .query_row(params![meta.compacted, KIND_PUT], |row| row.get(0))?;
+    let future: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM kv WHERE mod_revision > ?1 OR create_revision > mod_revision",
+        )?
+        .query_row([meta.revision], |row| row.get(0))?;
     if unlogged != 0 || future != 0 {
         return Err(Error::Backend(format!(
             "kv table disagrees with the change log: {unlogged} keys without a matching log row, \
@@ -293,7 +287,8 @@ fn write<T>(
     let meta = meta(conn)?;
     let revision = meta.revision + 1;
     let out = apply(conn, revision)?;
-    conn.execute("UPDATE meta SET revision = ?1 WHERE id = 0", [revision])?;
+    conn.prepare_cached("UPDATE meta SET revision = ?1 WHERE id = 0")?
+        .execute([revision])?;
     if let Some(limit) = history_limit {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Trim in steps of limit/8 so the delete cost is paid once per many writes.
@@ -306,18 +301,17 @@ fn write<T>(
 }
 
 fn trim_log(conn: &Connection, upto: Revision) -> Result<()> {
-    conn.execute("DELETE FROM log WHERE revision <= ?1", [upto])?;
-    conn.execute("UPDATE meta SET compacted = ?1 WHERE id = 0", [upto])?;
+    conn.prepare_cached("DELETE FROM log WHERE revision <= ?1")?
+        .execute([upto])?;
+    conn.prepare_cached("UPDATE meta SET compacted = ?1 WHERE id = 0")?
+        .execute([upto])?;
     Ok(())
 }
 
 fn mod_revision(conn: &Connection, key: &str) -> Result<Option<Revision>> {
     Ok(conn
-        .query_row(
-            "SELECT mod_revision FROM kv WHERE key = ?1",
-            [key.as_bytes()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT mod_revision FROM kv WHERE key = ?1")?
+        .query_row([key.as_bytes()], |row| row.get(0))
         .optional()?)
 }
 
@@ -345,10 +339,8 @@ fn log_change(
     } else {
         KIND_DELETE
     };
-    conn.execute(
-        "INSERT INTO log (revision, key, kind, value) VALUES (?1, ?2, ?3, ?4)",
-        params![revision, key.as_bytes(), kind, value],
-    )?;
+    conn.prepare_cached("INSERT INTO log (revision, key, kind, value) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![revision, key.as_bytes(), kind, value])?;
     Ok(())
 }
 

@@ -47,6 +47,9 @@ pub(super) fn connect(path: &Path, options: &EmbeddedOptions) -> Result<Connecti
         .map_err(|e| open_error(path, e))?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| open_error(path, e))?;
+    // After a checkpoint, shrink a WAL that a burst of large values made big.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(|e| open_error(path, e))?;
     Ok(conn)
 }
 
@@ -61,8 +64,6 @@ pub(super) fn initialize(conn: &mut Connection, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
-        .map_err(|e| open_error(path, e))?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| open_error(path, e))?;

@@ -114,7 +114,10 @@ impl Connection {
 
     /// The member requests go to now.
     pub(crate) fn member(&self) -> Member {
-        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Runs `op` on the current member; if that member cannot be reached, switches to the next

@@ -152,7 +152,9 @@ impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let resp = self
             .conn
-            .run(Resend::Always, |m| async move { m.kv.clone().get(key, None).await })
+            .run(Resend::Always, |m| async move {
+                m.kv.clone().get(key, None).await
+            })
             .await
             .map_err(backend)?;
         resp.kvs().first().map(convert).transpose()
@@ -248,7 +250,9 @@ impl Store for EtcdStore {
     async fn revision(&self) -> Result<Revision> {
         let resp = self
             .conn
-            .run(Resend::Always, |m| async move { m.client.clone().status().await })
+            .run(Resend::Always, |m| async move {
+                m.client.clone().status().await
+            })
             .await
             .map_err(backend)?;
         header_revision(resp.header())

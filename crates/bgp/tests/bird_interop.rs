@@ -1,0 +1,336 @@
+//! Interoperability with a real BIRD 2 (`/usr/sbin/bird`), run as root.
+//! Each test builds two private network namespaces named `cbgpt-<pid>-<n>-{a,b}`
+//! joined by a veth pair: our speaker runs in `a` (a dedicated OS thread that
+//! entered it with setns), BIRD in `b`. Everything is removed on drop.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bgp::codec::{Family, PathAttributes};
+use bgp::fsm::State;
+use bgp::rib::{BestChange, BestRoute, Source};
+use bgp::{Filters, PeerConfig, Speaker, SpeakerConfig};
+use ipnet::IpNet;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two namespaces, a veth pair, a temp dir and (once started) BIRD.
+struct Lab {
+    ours: String,
+    bird_ns: String,
+    dir: tempfile::TempDir,
+    bird: Option<std::process::Child>,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let base = format!("cbgpt-{}-{n}", std::process::id());
+        let lab = Lab {
+            ours: format!("{base}-a"),
+            bird_ns: format!("{base}-b"),
+            dir: tempfile::tempdir().unwrap(),
+            bird: None,
+        };
+        let (a, b) = (lab.ours.as_str(), lab.bird_ns.as_str());
+        run(&["ip", "netns", "add", a]);
+        run(&["ip", "netns", "add", b]);
+        let (va, vb) = (
+            format!("cb{n}a{}", std::process::id() % 10000),
+            format!("cb{n}b{}", std::process::id() % 10000),
+        );
+        run(&[
+            "ip", "-n", a, "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns", b,
+        ]);
+        for (ns, dev, v4, v6) in [
+            (a, &va, "10.255.0.1/30", "fd00:255::1/64"),
+            (b, &vb, "10.255.0.2/30", "fd00:255::2/64"),
+        ] {
+            run(&["ip", "-n", ns, "addr", "add", v4, "dev", dev]);
+            run(&["ip", "-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
+            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        lab
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn start_bird(&mut self, protocols: &str) {
+        let conf = format!(
+            "router id 10.255.0.2;\n\
+             log \"{log}\" all;\n\
+             protocol device {{ scan time 1; }}\n\
+             protocol static s4 {{ ipv4; route 10.200.1.0/24 blackhole; route 10.200.2.0/24 blackhole; }}\n\
+             protocol static s6 {{ ipv6; route fd00:200:1::/48 blackhole; }}\n\
+             {protocols}\n",
+            log = self.path("bird.log").display()
+        );
+        std::fs::write(self.path("bird.conf"), conf).unwrap();
+        // `ip netns exec` execs BIRD in place, so the child is BIRD itself.
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.bird_ns, "/usr/sbin/bird", "-f", "-c"])
+            .arg(self.path("bird.conf"))
+            .arg("-s")
+            .arg(self.path("bird.ctl"))
+            .spawn()
+            .unwrap();
+        self.bird = Some(child);
+        let start = Instant::now();
+        while !self.path("bird.ctl").exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "BIRD did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn birdc(&self, cmd: &str) -> String {
+        let ctl = self.path("bird.ctl");
+        let mut args = vec!["/usr/sbin/birdc", "-s", ctl.to_str().unwrap()];
+        args.extend(cmd.split(' '));
+        run(&args)
+    }
+
+    /// Runs `body` on a thread inside our namespace with its own runtime.
+    fn in_ours<R: Send + 'static>(
+        &self,
+        body: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = R>>> + Send + 'static,
+    ) -> R {
+        let path = format!("/var/run/netns/{}", self.ours);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(path).unwrap();
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(body())
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut bird) = self.bird.take() {
+            let _ = bird.kill();
+            let _ = bird.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.ours])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.bird_ns])
+            .status();
+    }
+}
+
+/// Waits for `cond`, polling every 100 ms, up to 30 s.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Folds best-route changes into a table.
+fn drain(rx: &mut UnboundedReceiver<BestChange>, table: &mut HashMap<IpNet, BestRoute>) {
+    while let Ok(change) = rx.try_recv() {
+        match change {
+            BestChange::Updated(p, r) => {
+                table.insert(p, r);
+            }
+            BestChange::Withdrawn(p) => {
+                table.remove(&p);
+            }
+        }
+    }
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn bird_has(lab: &Lab, needle: &str) -> bool {
+    lab.birdc("show route all").contains(needle)
+}
+
+/// Brings our speaker up against BIRD, checks routes both ways, withdraws.
+fn exchange(
+    lab: Lab,
+    local_as: u32,
+    peer: PeerConfig,
+    ours: Vec<IpNet>,
+    theirs: Vec<(IpNet, IpAddr)>,
+    expect_in_bird: Vec<String>,
+) {
+    let lab = std::sync::Arc::new(lab);
+    let l2 = lab.clone();
+    lab.in_ours(move || {
+        Box::pin(async move {
+            let lab = l2;
+            let config = SpeakerConfig::new(local_as, "10.255.0.1".parse().unwrap());
+            let (speaker, mut best) = Speaker::start(config, Filters::default()).await.unwrap();
+            let addr = peer.address;
+            speaker.add_peer(peer).await.unwrap();
+            speaker
+                .announce(ours.clone(), PathAttributes::default())
+                .unwrap();
+            let mut table = HashMap::new();
+            let mut established = false;
+            let start = Instant::now();
+            while !established {
+                let status = speaker.peers().await.unwrap();
+                established = status[0].state == State::Established;
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "not established: {status:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            eventually("BIRD's routes", || {
+                drain(&mut best, &mut table);
+                theirs.iter().all(|(p, nh)| {
+                    table.get(p).is_some_and(|r| {
+                        r.source == Source::Peer(addr) && r.next_hop(p) == Some(*nh)
+                    })
+                })
+            })
+            .await;
+            eventually("our routes in BIRD", || {
+                expect_in_bird.iter().all(|n| bird_has(&lab, n))
+            })
+            .await;
+            let status = speaker.peers().await.unwrap();
+            assert_eq!(status[0].received, theirs.len(), "{status:?}");
+            assert_eq!(status[0].advertised, ours.len(), "{status:?}");
+            // Withdraw one of ours; BIRD drops it.
+            speaker.withdraw(vec![ours[0]]).unwrap();
+            let gone = ours[0].to_string();
+            eventually("withdrawal in BIRD", || {
+                !lab.birdc("show route").contains(&gone)
+            })
+            .await;
+            // BIRD withdraws its statics; we drop them.
+            let proto = if theirs[0].0.addr().is_ipv4() {
+                "s4"
+            } else {
+                "s6"
+            };
+            lab.birdc(&format!("disable {proto}"));
+            eventually("BIRD's withdrawals", || {
+                drain(&mut best, &mut table);
+                theirs.iter().all(|(p, _)| !table.contains_key(p))
+            })
+            .await;
+        })
+    });
+}
+
+#[test]
+fn ebgp_ipv4_with_bird() {
+    let mut lab = Lab::new();
+    lab.start_bird(
+        "protocol bgp peer1 { local 10.255.0.2 as 65002; neighbor 10.255.0.1 as 65001;\n\
+           ipv4 { import all; export where source = RTS_STATIC; }; }",
+    );
+    let mut peer = PeerConfig::new(ip("10.255.0.2"), 65002);
+    peer.families = vec![Family::Ipv4Unicast];
+    exchange(
+        lab,
+        65001,
+        peer,
+        vec![net("10.100.1.0/24"), net("10.100.2.0/26")],
+        vec![
+            (net("10.200.1.0/24"), ip("10.255.0.2")),
+            (net("10.200.2.0/24"), ip("10.255.0.2")),
+        ],
+        vec![
+            "10.100.1.0/24".into(),
+            "10.100.2.0/26".into(),
+            "BGP.as_path: 65001".into(),
+        ],
+    );
+}
+
+#[test]
+fn ibgp_ipv4_with_bird_and_md5() {
+    let mut lab = Lab::new();
+    lab.start_bird(
+        "protocol bgp peer1 { local 10.255.0.2 as 65001; neighbor 10.255.0.1 as 65001; direct;\n\
+           password \"s3cret-md5\";\n\
+           ipv4 { gateway direct; import all; export where source = RTS_STATIC; }; }",
+    );
+    let mut peer = PeerConfig::new(ip("10.255.0.2"), 65001);
+    peer.families = vec![Family::Ipv4Unicast];
+    peer.password = Some("s3cret-md5".into());
+    exchange(
+        lab,
+        65001,
+        peer,
+        vec![net("10.100.3.0/24"), net("10.100.4.0/24")],
+        vec![
+            (net("10.200.1.0/24"), ip("10.255.0.2")),
+            (net("10.200.2.0/24"), ip("10.255.0.2")),
+        ],
+        vec![
+            "10.100.3.0/24".into(),
+            "BGP.local_pref: 100".into(),
+            "BGP.next_hop: 10.255.0.1".into(),
+        ],
+    );
+}
+
+#[test]
+fn ebgp_ipv6_with_bird() {
+    let mut lab = Lab::new();
+    lab.start_bird(
+        "protocol bgp peer1 { local fd00:255::2 as 65002; neighbor fd00:255::1 as 65001;\n\
+           ipv6 { import all; export where source = RTS_STATIC; }; }",
+    );
+    let mut peer = PeerConfig::new(ip("fd00:255::2"), 65002);
+    peer.families = vec![Family::Ipv6Unicast];
+    exchange(
+        lab,
+        65001,
+        peer,
+        vec![net("fd00:100:1::/48"), net("fd00:100:2::/64")],
+        vec![(net("fd00:200:1::/48"), ip("fd00:255::2"))],
+        vec![
+            "fd00:100:1::/48".into(),
+            "fd00:100:2::/64".into(),
+            "BGP.next_hop: fd00:255::1".into(),
+        ],
+    );
+}

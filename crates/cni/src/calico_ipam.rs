@@ -1,0 +1,155 @@
+//! The `calico-ipam` plugin: ADD assigns addresses (those already held by the container's
+//! handle `<network>.<containerID>`, else the ones asked for with CNI_ARGS `IP=` or
+//! `args.cni.ips`, else automatically from the configured pools), DEL releases the handle
+//! (and the legacy `<namespace>.<pod>` handle), CHECK verifies the handle holds the
+//! addresses of `prevResult`. Calls are serialised on the node by the IPAM lock file.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipam::{AssignIPArgs, AutoAssignArgs, Ipam};
+use ipnet::IpNet;
+
+use crate::connect::{self, env_var};
+use crate::error::{Error, Result};
+use crate::lock::{self, DEFAULT_LOCK_FILE};
+use crate::names::{self, WorkloadId};
+use crate::result::{CniResult, IpConfig};
+use crate::skel::{Action, Request};
+
+/// Handles one calico-ipam invocation.
+pub async fn handle(req: Request) -> Result<Option<CniResult>> {
+    let node = req.conf.node_name(env_var)?;
+    let id = WorkloadId::from_env(&req.env, &node);
+    let handle_id = names::ipam_handle(&req.conf.name, &req.env.container_id);
+    let ipam = Ipam::new(connect::store(&req.conf).await?);
+    let lock_path = req.conf.ipam_lock_file.as_deref().unwrap_or(DEFAULT_LOCK_FILE);
+    let _lock = lock::acquire(lock_path)?;
+    match req.action {
+        Action::Add => add(&req, &ipam, &id, &handle_id).await.map(Some),
+        Action::Del => {
+            let mut handles = vec![handle_id];
+            handles.extend(id.legacy_handle());
+            for h in &handles {
+                match ipam.release_by_handle(h).await {
+                    Ok(ips) => req.log.info(&format!("released {ips:?} of handle {h}")),
+                    Err(ipam::Error::HandleNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(None)
+        }
+        Action::Check => {
+            let held = ipam.ips_by_handle(&handle_id).await?;
+            let prev = prev_result(&req)?;
+            for ip in &prev.ips {
+                if !held.contains(&ip.address.addr()) {
+                    return Err(Error::Config(format!(
+                        "CHECK: {} is not assigned to handle {handle_id}",
+                        ip.address
+                    )));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The `prevResult` of a CHECK.
+pub fn prev_result(req: &Request) -> Result<CniResult> {
+    let prev = req
+        .conf
+        .prev_result
+        .as_ref()
+        .ok_or_else(|| Error::Config("CHECK needs a prevResult".into()))?;
+    CniResult::from_json(prev)
+}
+
+async fn add(req: &Request, ipam: &Ipam, id: &WorkloadId, handle: &str) -> Result<CniResult> {
+    let held = ipam.ips_by_handle(handle).await?;
+    let ips: Vec<IpAddr> = if !held.is_empty() {
+        req.log.info(&format!("handle {handle} already holds {held:?}"));
+        held
+    } else {
+        let mut attrs = BTreeMap::from([
+            ("node".to_string(), id.node.clone()),
+            ("timestamp".to_string(), names::timestamp_now()),
+        ]);
+        if let Some(pod) = &id.pod {
+            attrs.insert("namespace".into(), id.namespace.clone());
+            attrs.insert("pod".into(), pod.clone());
+        }
+        let requested = requested_ips(req)?;
+        if requested.is_empty() {
+            let (v4, v6) = req.conf.families()?;
+            let args = AutoAssignArgs {
+                num4: usize::from(v4),
+                num6: usize::from(v6),
+                handle: Some(handle.to_string()),
+                attrs,
+                hostname: id.node.clone(),
+                ipv4_pools: req.conf.ipam.ipv4_pools.clone(),
+                ipv6_pools: req.conf.ipam.ipv6_pools.clone(),
+                ..Default::default()
+            };
+            let got = ipam.auto_assign(&args).await?;
+            got.all().map(IpNet::addr).collect()
+        } else {
+            assign_explicit(ipam, &requested, handle, &id.node, attrs).await?
+        }
+    };
+    req.log.info(&format!("assigned {ips:?} to handle {handle}"));
+    Ok(CniResult {
+        ips: ips
+            .into_iter()
+            .map(|ip| IpConfig {
+                address: IpNet::from(ip),
+                gateway: None,
+                interface: None,
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// Addresses asked for by CNI_ARGS `IP=` (comma-separated) and `args.cni.ips`.
+fn requested_ips(req: &Request) -> Result<Vec<IpAddr>> {
+    let from_args = req.env.args.get("IP").unwrap_or_default();
+    from_args
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .chain(req.conf.requested_ips())
+        .map(|s| {
+            let addr = s.split('/').next().unwrap_or_default();
+            addr.parse::<IpAddr>()
+                .map_err(|_| Error::Config(format!("requested IP {s:?} is not an IP address")))
+        })
+        .collect()
+}
+
+/// Assigns exactly `ips`; all or nothing.
+async fn assign_explicit(
+    ipam: &Ipam,
+    ips: &[IpAddr],
+    handle: &str,
+    node: &str,
+    attrs: BTreeMap<String, String>,
+) -> Result<Vec<IpAddr>> {
+    let mut done = Vec::new();
+    for ip in ips {
+        let mut args = AssignIPArgs::new(*ip, handle, node);
+        args.attrs = attrs.clone();
+        match ipam.assign_ip(&args).await {
+            Ok(_) => done.push(*ip),
+            Err(e) => {
+                if !done.is_empty() {
+                    ipam.release_by_handle(handle).await?;
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(done)
+}
