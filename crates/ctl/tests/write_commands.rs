@@ -23,7 +23,9 @@ fn create_reports_count_and_kind_then_refuses_duplicates() {
     let again = ctl.run(&["create", "-f", &file]);
     let err = again.failed();
     assert!(
-        err.contains("Failed to create 'IPPool' resource: [resource already exists: IPPool(p1)]"),
+        err.contains(&format!(
+            "Failed to create 'IPPool' resource: [{file}: document 1: resource already exists: IPPool(p1)]"
+        )),
         "{err}"
     );
     assert!(err.contains("resource already exists: IPPool(p2)"), "{err}");
@@ -79,6 +81,23 @@ fn apply_reports_the_bad_document_and_applies_the_others() {
     assert!(
         listed.contains("p1") && listed.contains("p3") && !listed.contains("p2"),
         "{listed}"
+    );
+
+    // Documents that decode but are refused are reported with their number too.
+    let overlapping = format!(
+        "{}---\n{}",
+        pool("p4", "10.4.0.0/16"),
+        pool("p5", "10.1.2.0/24")
+    );
+    let out = ctl.run_stdin(&["apply", "-f", "-"], &overlapping);
+    assert_eq!(
+        out.stdout,
+        "Partial success: applied the first 1 out of 2 'IPPool' resources:\n"
+    );
+    let err = out.failed();
+    assert!(
+        err.starts_with("Hit error: stdin: document 2: IPPool(p5): spec.cidr:"),
+        "{err}"
     );
 }
 

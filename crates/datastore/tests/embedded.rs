@@ -361,3 +361,35 @@ async fn group_commit_isolates_failed_writes() {
     assert_eq!(store.revision().await.expect("revision"), KEYS as i64);
     store.verify().await.expect("consistent");
 }
+
+/// Several processes opening a file that does not exist yet (first boot: agent, CNI plugin
+/// and calicoctl at once) all succeed and share one store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_create_a_new_file_at_once() {
+    const PROCESSES: usize = 4;
+    run("processes_create_a_new_file_at_once", |ctx| async move {
+        let fresh = format!("{}-fresh.db", ctx.description);
+        if let Some(role) = &ctx.role {
+            let store = EmbeddedStore::open(Path::new(&fresh)).expect("open the new file");
+            let key = format!("{}{role}", ctx.prefix);
+            store.create(&key, role.as_bytes()).await.expect("create");
+            return;
+        }
+        let mut children: Vec<_> = (0..PROCESSES)
+            .map(|i| ctx.spawn_child(&format!("p{i}")).0)
+            .collect();
+        for child in &mut children {
+            assert!(child.wait().await.expect("wait child").success());
+        }
+        let store = EmbeddedStore::open(Path::new(&fresh)).expect("open");
+        let list = store.list(&ctx.prefix).await.expect("list");
+        let values: Vec<_> = list.items.iter().map(|kv| kv.value.clone()).collect();
+        let expected: Vec<_> = (0..PROCESSES)
+            .map(|i| format!("p{i}").into_bytes())
+            .collect();
+        assert_eq!(values, expected);
+        assert_eq!(list.revision, PROCESSES as i64);
+        store.verify().await.expect("consistent");
+    })
+    .await;
+}
