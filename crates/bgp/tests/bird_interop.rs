@@ -118,19 +118,26 @@ impl Lab {
         &self,
         body: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = R>>> + Send + 'static,
     ) -> R {
-        let path = format!("/var/run/netns/{}", self.ours);
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(path).unwrap();
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(body())
-        })
-        .join()
-        .unwrap()
+        spawn_in_ns(&self.ours, body).join().unwrap()
     }
+}
+
+/// Starts a thread that enters namespace `ns` and runs `body` on a
+/// current-thread runtime (so every socket it opens lives in `ns`).
+fn spawn_in_ns<R: Send + 'static>(
+    ns: &str,
+    body: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = R>>> + Send + 'static,
+) -> std::thread::JoinHandle<R> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(path).unwrap();
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(body())
+    })
 }
 
 impl Drop for Lab {
@@ -333,4 +340,127 @@ fn ebgp_ipv6_with_bird() {
             "BGP.next_hop: fd00:255::1".into(),
         ],
     );
+}
+
+#[test]
+fn md5_mismatch_keeps_session_down() {
+    let mut lab = Lab::new();
+    lab.start_bird(
+        "protocol bgp peer1 { local 10.255.0.2 as 65002; neighbor 10.255.0.1 as 65001;\n\
+           password \"right\"; connect delay time 1; connect retry time 1;\n\
+           ipv4 { import all; export where source = RTS_STATIC; }; }",
+    );
+    let mut peer = PeerConfig::new(ip("10.255.0.2"), 65002);
+    peer.password = Some("wrong".into());
+    peer.connect_retry = Duration::from_secs(1);
+    lab.in_ours(move || {
+        Box::pin(async move {
+            let config = SpeakerConfig::new(65001, "10.255.0.1".parse().unwrap());
+            let (speaker, _best) = Speaker::start(config, Filters::default()).await.unwrap();
+            speaker.add_peer(peer).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let status = speaker.peers().await.unwrap();
+            assert_ne!(status[0].state, State::Established, "{status:?}");
+            assert_eq!(status[0].received, 0);
+        })
+    });
+}
+
+/// Runs a speaker of ours in namespace `ns` until `stop` fires.
+fn our_peer(
+    ns: &str,
+    id: &'static str,
+    neighbor: &'static str,
+    prefix: &'static str,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    spawn_in_ns(ns, move || {
+        Box::pin(async move {
+            let config = SpeakerConfig::new(65001, id.parse().unwrap());
+            let (speaker, _best) = Speaker::start(config, Filters::default()).await.unwrap();
+            let mut peer = PeerConfig::new(ip(neighbor), 65001);
+            peer.connect_retry = Duration::from_secs(1);
+            speaker.add_peer(peer).await.unwrap();
+            speaker
+                .announce(vec![net(prefix)], PathAttributes::default())
+                .unwrap();
+            let _ = stop.await;
+        })
+    })
+}
+
+/// Two of our speakers, both active (so their connections usually collide),
+/// then a graceful restart of one: the other keeps its route stale while the
+/// session is down and drops it once the session is back, since the restarted
+/// speaker preserved no forwarding state (RFC 4724 §4.2).
+#[test]
+fn ours_to_ours_collision_and_graceful_restart() {
+    let lab = Lab::new();
+    let other_ns = lab.bird_ns.clone();
+    lab.in_ours(move || {
+        Box::pin(async move {
+            let (stop1, rx1) = tokio::sync::oneshot::channel();
+            let b1 = our_peer(&other_ns, "10.255.0.2", "10.255.0.1", "10.60.0.0/24", rx1);
+            let mut config = SpeakerConfig::new(65001, "10.255.0.1".parse().unwrap());
+            config.listen = Some("0.0.0.0:179".parse().unwrap());
+            let (speaker, mut best) = Speaker::start(config, Filters::default()).await.unwrap();
+            let mut peer = PeerConfig::new(ip("10.255.0.2"), 65001);
+            peer.connect_retry = Duration::from_secs(1);
+            speaker.add_peer(peer).await.unwrap();
+            speaker
+                .announce(vec![net("10.50.0.0/24")], PathAttributes::default())
+                .unwrap();
+            let mut table = HashMap::new();
+            let old = net("10.60.0.0/24");
+            eventually("route from the other speaker", || {
+                drain(&mut best, &mut table);
+                table
+                    .get(&old)
+                    .is_some_and(|r| r.next_hop(&old) == Some(ip("10.255.0.2")))
+            })
+            .await;
+            let status = speaker.peers().await.unwrap();
+            assert_eq!(
+                (status[0].state, status[0].advertised),
+                (State::Established, 1)
+            );
+
+            // The other speaker goes away without a NOTIFICATION.
+            stop1.send(()).unwrap();
+            tokio::task::spawn_blocking(move || b1.join().unwrap())
+                .await
+                .unwrap();
+            let start = Instant::now();
+            while speaker.peers().await.unwrap()[0].state == State::Established {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "session stayed up"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            drain(&mut best, &mut table);
+            assert!(
+                table.contains_key(&old),
+                "route kept as stale during restart"
+            );
+
+            // It comes back announcing something else; End-of-RIB sweeps the old route.
+            let (stop2, rx2) = tokio::sync::oneshot::channel();
+            let b2 = our_peer(&other_ns, "10.255.0.2", "10.255.0.1", "10.61.0.0/24", rx2);
+            let new = net("10.61.0.0/24");
+            eventually("stale route swept after the restart", || {
+                drain(&mut best, &mut table);
+                table.contains_key(&new) && !table.contains_key(&old)
+            })
+            .await;
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "swept on re-establishment, not by the restart timer"
+            );
+            stop2.send(()).unwrap();
+            tokio::task::spawn_blocking(move || b2.join().unwrap())
+                .await
+                .unwrap();
+        })
+    });
 }

@@ -134,9 +134,13 @@ pub struct GetArgs {
 pub struct PatchArgs {
     pub kind: String,
     pub name: String,
-    /// JSON or YAML merge patch (RFC 7386).
+    /// The patch, as JSON or YAML.
     #[arg(short = 'p', long = "patch")]
     pub patch: String,
+    /// strategic (default) or merge: a merge patch (RFC 7386); json: a JSON patch (RFC 6902).
+    #[arg(short = 't', long = "type", default_value = "strategic",
+          value_parser = ["strategic", "merge", "json"])]
+    pub patch_type: String,
     #[arg(short = 'n', long = "namespace")]
     pub namespace: Option<String>,
 }

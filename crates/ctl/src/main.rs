@@ -6,6 +6,7 @@ mod cli;
 mod convert;
 mod get;
 mod input;
+mod json_patch;
 mod label;
 mod output;
 mod patch;

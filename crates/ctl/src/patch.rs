@@ -1,4 +1,5 @@
-//! `calicoctl patch`: apply a JSON or YAML merge patch (RFC 7386) to one stored resource and
+//! `calicoctl patch`: apply a merge patch (RFC 7386; also used for `strategic`, which for
+//! Calico's types merges the same way) or a JSON patch (RFC 6902) to one stored resource and
 //! write it back, compare-and-swap on the revision it was read at.
 
 use anyhow::{anyhow, Result};
@@ -9,6 +10,7 @@ use serde_json::Value;
 use crate::batch::{place_namespace, refuse_readonly};
 use crate::cli::PatchArgs;
 use crate::get::parse_kind;
+use crate::json_patch;
 
 pub async fn run(client: &ResourceClient, args: PatchArgs) -> Result<()> {
     let kind = parse_kind(&args.kind)?;
@@ -22,7 +24,11 @@ pub async fn run(client: &ResourceClient, args: PatchArgs) -> Result<()> {
         .await
         .map_err(|e| hit(e.to_string()))?;
     let mut json = current.to_json();
-    merge(&mut json, &patch);
+    match args.patch_type.as_str() {
+        "json" => json_patch::apply(&mut json, &patch)
+            .map_err(|e| hit(format!("invalid JSON patch: {e}")))?,
+        _ => merge(&mut json, &patch),
+    }
     let patched = Resource::from_json(json)
         .map_err(|e| hit(format!("creating resource from patched data: {e}")))?;
     let (old, new) = (current.metadata(), patched.metadata());

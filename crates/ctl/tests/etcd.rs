@@ -2,8 +2,10 @@
 //! crate's test harness): create, duplicate refusal, get table and YAML, replace conflict,
 //! label, delete and a missing delete.
 
-// The harness lives with the datastore's etcd tests; this suite uses only part of it.
+// The harness lives with the datastore's etcd tests (and is formatted there); this suite
+// uses only part of it.
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../../datastore/tests/etcd_server/mod.rs"]
 mod etcd_server;
 

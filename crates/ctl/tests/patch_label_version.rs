@@ -207,3 +207,66 @@ fn cluster_information_is_read_only() {
         "{get:?}"
     );
 }
+
+#[test]
+fn patch_types() {
+    let ctl = Ctl::new();
+    ctl.apply("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: dns\nspec:\n  nets: [8.8.8.8/32]\n");
+    let json = ctl.run(&[
+        "patch",
+        "gnetset",
+        "dns",
+        "-t",
+        "json",
+        "-p",
+        r#"[{"op": "add", "path": "/spec/nets/-", "value": "1.1.1.1/32"}]"#,
+    ]);
+    assert_eq!(
+        json.ok(),
+        "Successfully patched 1 'GlobalNetworkSet' resource\n"
+    );
+    let v = spec_of(&ctl, &["get", "gnetset", "dns", "-o", "json"]);
+    assert_eq!(
+        v["spec"]["nets"],
+        serde_json::json!(["8.8.8.8/32", "1.1.1.1/32"])
+    );
+
+    let merge = ctl.run(&[
+        "patch",
+        "gnetset",
+        "dns",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"nets":["9.9.9.9/32"]}}"#,
+    ]);
+    merge.ok();
+    let v = spec_of(&ctl, &["get", "gnetset", "dns", "-o", "json"]);
+    assert_eq!(v["spec"]["nets"], serde_json::json!(["9.9.9.9/32"]));
+
+    let failed_test = ctl.run(&[
+        "patch",
+        "gnetset",
+        "dns",
+        "-t",
+        "json",
+        "-p",
+        r#"[{"op": "test", "path": "/spec/nets/0", "value": "1.2.3.4/32"}]"#,
+    ]);
+    assert!(
+        failed_test
+            .failed()
+            .starts_with("Hit error: invalid JSON patch: operation 0: test failed"),
+        "{failed_test:?}"
+    );
+    let renamed = ctl.run(&[
+        "patch",
+        "gnetset",
+        "dns",
+        "-p",
+        r#"{"metadata":{"name":"other"}}"#,
+    ]);
+    assert!(renamed
+        .failed()
+        .contains("may not change the kind, name or namespace"));
+}

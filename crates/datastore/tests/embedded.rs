@@ -375,10 +375,11 @@ async fn processes_create_a_new_file_at_once() {
             store.create(&key, role.as_bytes()).await.expect("create");
             return;
         }
+        // Keep each child's stdout open (it is piped) until the child has exited.
         let mut children: Vec<_> = (0..PROCESSES)
-            .map(|i| ctx.spawn_child(&format!("p{i}")).0)
+            .map(|i| ctx.spawn_child(&format!("p{i}")))
             .collect();
-        for child in &mut children {
+        for (child, _stdout) in &mut children {
             assert!(child.wait().await.expect("wait child").success());
         }
         let store = EmbeddedStore::open(Path::new(&fresh)).expect("open");

@@ -172,6 +172,38 @@ async fn dead_first_endpoint_is_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fails_over_when_the_member_in_use_dies() {
+    let mut members = tokio::task::spawn_blocking(|| EtcdServer::start_cluster(3))
+        .await
+        .unwrap();
+    let cfg = EtcdConfig::new(members.iter().map(|m| m.endpoint().to_string()));
+    let store = EtcdStore::connect(&cfg).await.unwrap();
+    let first = store.create("/calico/a", b"1").await.unwrap();
+    let mut watch = store.watch("/calico/", first).await.unwrap();
+    let second = store.create("/calico/b", b"2").await.unwrap();
+    let event = watch.next().await.unwrap().unwrap();
+    assert_eq!((event.key.as_str(), event.revision), ("/calico/b", second));
+
+    // Kill the member in use (the first endpoint) and wait until the other two have a leader.
+    drop(members.remove(0));
+    members[0].ctl(&["endpoint", "health"]);
+
+    let kv = store.get("/calico/a").await.unwrap().unwrap();
+    assert_eq!((kv.value.as_slice(), kv.revision), (&b"1"[..], first));
+    let third = store.create("/calico/c", b"3").await.unwrap();
+    // The watch resumed on another member right after the last event it delivered.
+    let event = tokio::time::timeout(Duration::from_secs(20), watch.next())
+        .await
+        .expect("watch event after fail-over")
+        .unwrap()
+        .unwrap();
+    assert_eq!((event.key.as_str(), event.revision), ("/calico/c", third));
+    let list = store.list("/calico/").await.unwrap();
+    assert_eq!(list.items.len(), 3);
+    assert!(list.revision >= third);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn username_and_password() {
     let mut server = EtcdServer::start();
     server.enable_auth("rootpw", "calico", "calicopw");

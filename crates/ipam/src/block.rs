@@ -406,7 +406,10 @@ mod tests {
             "deleted":false,"sequenceNumber":7,"sequenceNumberForAllocation":null}"#;
         let mut b: AllocationBlock = serde_json::from_str(calico).unwrap();
         assert_eq!(b.host(), Some("node-1"));
-        assert_eq!(b.allocation(ip("10.65.0.0")).unwrap().secondary["pod"], "web");
+        assert_eq!(
+            b.allocation(ip("10.65.0.0")).unwrap().secondary["pod"],
+            "web"
+        );
         let got = b.auto_assign(1, Some("x"), &BTreeMap::new(), &Reservations::default());
         assert_eq!(got, vec![ip("10.65.0.1")]);
         let json = serde_json::to_value(&b).unwrap();

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use api::{
-    Action, GlobalNetworkPolicy, NetworkPolicy, ObjectMeta, Port, Profile, Protocol, Resource, Rule,
-    WorkloadEndpoint,
+    Action, GlobalNetworkPolicy, NetworkPolicy, ObjectMeta, Port, Profile, Protocol, Resource,
+    Rule, WorkloadEndpoint,
 };
 use policy::{Model, Update};
 
@@ -32,7 +32,10 @@ impl Rng {
 }
 
 fn labels(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 fn endpoint(i: usize, app: usize) -> Resource {
@@ -46,7 +49,12 @@ fn endpoint(i: usize, app: usize) -> Resource {
     ]);
     w.spec.orchestrator = "k8s".into();
     w.spec.node = format!("node{}", i % 100);
-    w.spec.ip_networks = vec![format!("10.{}.{}.{}/32", i / 65536, (i / 256) % 256, i % 256)];
+    w.spec.ip_networks = vec![format!(
+        "10.{}.{}.{}/32",
+        i / 65536,
+        (i / 256) % 256,
+        i % 256
+    )];
     w.spec.profiles = vec![format!("kns.{ns}")];
     Resource::WorkloadEndpoint(w)
 }
@@ -104,7 +112,9 @@ fn policy(i: usize, variant: usize) -> Resource {
 }
 
 fn apply(model: &mut Model, r: Resource) {
-    model.apply(Update::Put(r)).expect("benchmark resources are valid");
+    model
+        .apply(Update::Put(r))
+        .expect("benchmark resources are valid");
 }
 
 /// Applies one change and drains the outputs, as the agent would.

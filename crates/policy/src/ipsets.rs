@@ -271,6 +271,11 @@ impl IpSets {
         })
     }
 
+    /// The public identity of a set.
+    pub(crate) fn public(&self, key: &SetKey) -> Option<&IpSetId> {
+        self.sets.get(key).map(|s| &s.public)
+    }
+
     /// Every set with its members, sorted by id.
     pub(crate) fn snapshot(&self) -> BTreeMap<IpSetId, BTreeSet<Member>> {
         self.sets

@@ -30,6 +30,7 @@ mod ordering;
 mod packet;
 mod resolve;
 mod rewrite;
+mod rule_view;
 mod selector_index;
 mod trace;
 mod update;
@@ -48,6 +49,7 @@ pub use ordering::{Direction, EndpointPolicies, TierPolicies};
 pub use packet::{ConntrackState, IcmpHeader, Packet};
 pub use resolve::Peer;
 pub use rewrite::{ORCHESTRATOR_LABEL, SERVICE_ACCOUNT_LABEL};
+pub use rule_view::{EntityView, RuleView};
 pub use trace::{
     Decision, DirectionTrace, Disposition, PolicyTrace, RuleTrace, TierOutcome, TierTrace, Verdict,
 };

@@ -120,8 +120,12 @@ pub struct Model {
     tiers: HashMap<String, TierState>,
     tier_members: HashMap<String, BTreeSet<PolicyKey>>,
     policies: HashMap<PolicyKey, PolicyState>,
-    sel_policies: HashMap<SelId, BTreeSet<PolicyKey>>,
-    endpoint_policies: HashMap<ItemId, BTreeSet<PolicyKey>>,
+    /// Dense ids of policies, so per-endpoint sets compare integers.
+    policy_ids: HashMap<PolicyKey, PolicyId>,
+    policy_keys: Vec<Option<PolicyKey>>,
+    free_policy_ids: Vec<PolicyId>,
+    sel_policies: HashMap<SelId, BTreeSet<PolicyId>>,
+    endpoint_policies: HashMap<ItemId, BTreeSet<PolicyId>>,
     ip_owners: HashMap<IpAddr, BTreeSet<ItemId>>,
     /// Live endpoints whose lists changed (resolved to keys when taken).
     changed: HashSet<ItemId>,
@@ -164,6 +168,9 @@ impl Model {
             tiers,
             tier_members: HashMap::new(),
             policies: HashMap::new(),
+            policy_ids: HashMap::new(),
+            policy_keys: Vec::new(),
+            free_policy_ids: Vec::new(),
             sel_policies: HashMap::new(),
             endpoint_policies: HashMap::new(),
             ip_owners: HashMap::new(),
@@ -472,7 +479,7 @@ impl Model {
         }
     }
 
-    fn policy_set_for(&self, id: ItemId) -> BTreeSet<PolicyKey> {
+    fn policy_set_for(&self, id: ItemId) -> BTreeSet<PolicyId> {
         self.index
             .selectors_of(id)
             .filter_map(|s| self.sel_policies.get(&s))
@@ -707,6 +714,7 @@ impl Model {
             });
         }
         // Everything is checked: from here on nothing can fail.
+        let pid = self.intern_policy(&input.key);
         let sel = self.index.acquire(&selector);
         let state = PolicyState {
             tier: tier.to_owned(),
@@ -730,17 +738,14 @@ impl Model {
             _ => Vec::new(),
         };
         if let Some(o) = &old {
-            self.unlink_policy(&key, o);
+            self.unlink_policy(&key, pid, o);
         }
         self.tier_members
             .entry(state.tier.clone())
             .or_default()
             .insert(key.clone());
         if state.normal {
-            self.sel_policies
-                .entry(sel)
-                .or_default()
-                .insert(key.clone());
+            self.sel_policies.entry(sel).or_default().insert(pid);
         }
         let new_members: HashSet<ItemId> = if state.normal {
             self.local_members(sel).into_iter().collect()
@@ -749,14 +754,14 @@ impl Model {
         };
         for id in old_members {
             if !new_members.contains(&id) {
-                self.drop_policy_from(id, &key);
+                self.drop_policy_from(id, pid);
             }
         }
         for id in new_members {
-            let inserted = match self.endpoint_policies.get_mut(&id) {
-                Some(set) if !set.contains(&key) => set.insert(key.clone()),
-                _ => false,
-            };
+            let inserted = self
+                .endpoint_policies
+                .get_mut(&id)
+                .is_some_and(|set| set.insert(pid));
             if inserted || layout_changed {
                 self.changed.insert(id);
             }
@@ -773,12 +778,17 @@ impl Model {
         let Some(old) = self.policies.remove(key) else {
             return;
         };
+        let Some(pid) = self.policy_ids.remove(key) else {
+            return;
+        };
         if old.normal {
             for id in self.local_members(old.sel) {
-                self.drop_policy_from(id, key);
+                self.drop_policy_from(id, pid);
             }
         }
-        self.unlink_policy(key, &old);
+        self.unlink_policy(key, pid, &old);
+        self.policy_keys[pid as usize] = None;
+        self.free_policy_ids.push(pid);
         self.uninstall_rules(
             old.ingress
                 .iter()
@@ -788,7 +798,24 @@ impl Model {
         self.index.release(old.sel);
     }
 
-    fn unlink_policy(&mut self, key: &PolicyKey, old: &PolicyState) {
+    /// The dense id of a policy key, allocated on first use.
+    fn intern_policy(&mut self, key: &PolicyKey) -> PolicyId {
+        if let Some(&pid) = self.policy_ids.get(key) {
+            return pid;
+        }
+        let pid = match self.free_policy_ids.pop() {
+            Some(pid) => pid,
+            None => {
+                self.policy_keys.push(None);
+                (self.policy_keys.len() - 1) as PolicyId
+            }
+        };
+        self.policy_keys[pid as usize] = Some(key.clone());
+        self.policy_ids.insert(key.clone(), pid);
+        pid
+    }
+
+    fn unlink_policy(&mut self, key: &PolicyKey, pid: PolicyId, old: &PolicyState) {
         if let Some(m) = self.tier_members.get_mut(&old.tier) {
             m.remove(key);
             if m.is_empty() {
@@ -796,18 +823,18 @@ impl Model {
             }
         }
         if let Some(m) = self.sel_policies.get_mut(&old.sel) {
-            m.remove(key);
+            m.remove(&pid);
             if m.is_empty() {
                 self.sel_policies.remove(&old.sel);
             }
         }
     }
 
-    fn drop_policy_from(&mut self, id: ItemId, key: &PolicyKey) {
+    fn drop_policy_from(&mut self, id: ItemId, pid: PolicyId) {
         if self
             .endpoint_policies
             .get_mut(&id)
-            .is_some_and(|set| set.remove(key))
+            .is_some_and(|set| set.remove(&pid))
         {
             self.changed.insert(id);
         }
@@ -886,7 +913,8 @@ impl Model {
         let for_direction = |direction: Direction| {
             let list = set
                 .iter()
-                .filter_map(|k| {
+                .filter_map(|pid| {
+                    let k = self.policy_keys.get(*pid as usize)?.as_ref()?;
                     let p = self.policies.get(k)?;
                     p.rules(direction)?;
                     let tier = self.tiers.get(&p.tier)?;
@@ -920,13 +948,18 @@ impl Model {
 
     /// Drains the endpoints whose policy lists (tiers, policies, order,
     /// profiles) changed, appeared or went away since the last call.
-    pub fn take_endpoint_changes(&mut self) -> BTreeSet<EndpointKey> {
-        let mut out = std::mem::take(&mut self.gone);
+    /// Each endpoint appears once, in no particular order.
+    pub fn take_endpoint_changes(&mut self) -> Vec<EndpointKey> {
+        let gone = std::mem::take(&mut self.gone);
+        let mut out = Vec::with_capacity(gone.len() + self.changed.len());
         for id in std::mem::take(&mut self.changed) {
             if let Some(key) = self.endpoint_key(id) {
-                out.insert(key.clone());
+                if !gone.contains(key) {
+                    out.push(key.clone());
+                }
             }
         }
+        out.extend(gone);
         out
     }
 
@@ -956,6 +989,9 @@ impl Model {
         }
     }
 }
+
+/// Dense id of a policy inside the model.
+type PolicyId = u32;
 
 /// The fields of NetworkPolicy and GlobalNetworkPolicy the model uses.
 struct PolicyInput<'a> {

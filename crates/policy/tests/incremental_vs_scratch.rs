@@ -10,7 +10,9 @@ use std::net::IpAddr;
 
 use api::{Kind, Resource};
 use ipnet::IpNet;
-use policy::{trace, Direction, Disposition, EndpointKey, IpSetDelta, IpSetId, Member, Model, Packet, Update};
+use policy::{
+    trace, Direction, Disposition, EndpointKey, IpSetDelta, IpSetId, Member, Model, Packet, Update,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -30,8 +32,10 @@ const NAMESPACES: &[&str] = &["a", "b"];
 const ENDPOINTS: usize = 6;
 
 fn res(kind: &str, meta: Value, spec: Value) -> Resource {
-    Resource::from_json(json!({"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": meta, "spec": spec}))
-        .unwrap()
+    Resource::from_json(
+        json!({"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": meta, "spec": spec}),
+    )
+    .unwrap()
 }
 
 fn labels_strategy() -> impl Strategy<Value = BTreeMap<String, String>> {
@@ -53,7 +57,9 @@ fn rule_strategy() -> impl Strategy<Value = Value> {
         prop::option::of(proptest::sample::select(&[80u16, 81][..])),
         prop::option::of(selector_strategy()),
         prop::option::of(selector_strategy()),
-        prop::option::of(proptest::sample::select(&["all()", "team == 'red'", "global()"][..])),
+        prop::option::of(proptest::sample::select(
+            &["all()", "team == 'red'", "global()"][..],
+        )),
     )
         .prop_map(|(action, tcp, port, sel, not_sel, ns_sel)| {
             let mut rule = json!({"action": action});
@@ -78,9 +84,18 @@ fn rule_strategy() -> impl Strategy<Value = Value> {
         })
 }
 
-fn endpoint(i: usize, labels: &BTreeMap<String, String>, node: &str, with_profile: bool) -> Resource {
+fn endpoint(
+    i: usize,
+    labels: &BTreeMap<String, String>,
+    node: &str,
+    with_profile: bool,
+) -> Resource {
     let ns = NAMESPACES[i % 2];
-    let profiles: Vec<String> = if with_profile { vec![format!("kns.{ns}")] } else { vec![] };
+    let profiles: Vec<String> = if with_profile {
+        vec![format!("kns.{ns}")]
+    } else {
+        vec![]
+    };
     res(
         "WorkloadEndpoint",
         json!({"name": format!("e{i}"), "namespace": ns, "labels": labels}),
@@ -89,8 +104,21 @@ fn endpoint(i: usize, labels: &BTreeMap<String, String>, node: &str, with_profil
 }
 
 #[allow(clippy::too_many_arguments)]
-fn policy(i: usize, global: bool, tier1: bool, order: Option<u8>, sel: &str, types: &[&str], ingress: &[Value], egress: &[Value]) -> Resource {
-    let name = if tier1 { format!("t1.p{i}") } else { format!("p{i}") };
+fn policy(
+    i: usize,
+    global: bool,
+    tier1: bool,
+    order: Option<u8>,
+    sel: &str,
+    types: &[&str],
+    ingress: &[Value],
+    egress: &[Value],
+) -> Resource {
+    let name = if tier1 {
+        format!("t1.p{i}")
+    } else {
+        format!("p{i}")
+    };
     let mut spec = json!({"selector": sel, "ingress": ingress, "egress": egress, "types": types});
     if tier1 {
         spec["tier"] = json!("t1");
@@ -101,27 +129,49 @@ fn policy(i: usize, global: bool, tier1: bool, order: Option<u8>, sel: &str, typ
     if global {
         res("GlobalNetworkPolicy", json!({"name": name}), spec)
     } else {
-        res("NetworkPolicy", json!({"name": name, "namespace": NAMESPACES[i % 2]}), spec)
+        res(
+            "NetworkPolicy",
+            json!({"name": name, "namespace": NAMESPACES[i % 2]}),
+            spec,
+        )
     }
 }
 
 fn op_strategy() -> impl Strategy<Value = Update> {
-    let ep = (0..ENDPOINTS, labels_strategy(), proptest::sample::select(&["n1", "n2"][..]), any::<bool>())
+    let ep = (
+        0..ENDPOINTS,
+        labels_strategy(),
+        proptest::sample::select(&["n1", "n2"][..]),
+        any::<bool>(),
+    )
         .prop_map(|(i, l, node, p)| Update::Put(endpoint(i, &l, node, p)));
-    let del_ep = (0..ENDPOINTS).prop_map(|i| Update::delete_namespaced(Kind::WorkloadEndpoint, NAMESPACES[i % 2], format!("e{i}")));
+    let del_ep = (0..ENDPOINTS).prop_map(|i| {
+        Update::delete_namespaced(Kind::WorkloadEndpoint, NAMESPACES[i % 2], format!("e{i}"))
+    });
     let pol = (
         0..5usize,
         any::<bool>(),
         any::<bool>(),
         prop::option::of(1u8..4),
         selector_strategy(),
-        proptest::sample::select(vec![vec![], vec!["Ingress"], vec!["Egress"], vec!["Ingress", "Egress"]]),
+        proptest::sample::select(vec![
+            vec![],
+            vec!["Ingress"],
+            vec!["Egress"],
+            vec!["Ingress", "Egress"],
+        ]),
         proptest::collection::vec(rule_strategy(), 0..3),
         proptest::collection::vec(rule_strategy(), 0..3),
     )
-        .prop_map(|(i, g, t, o, s, types, ing, eg)| Update::Put(policy(i, g, t, o, s, &types, &ing, &eg)));
+        .prop_map(|(i, g, t, o, s, types, ing, eg)| {
+            Update::Put(policy(i, g, t, o, s, &types, &ing, &eg))
+        });
     let del_pol = (0..5usize, any::<bool>(), any::<bool>()).prop_map(|(i, g, t)| {
-        let name = if t { format!("t1.p{i}") } else { format!("p{i}") };
+        let name = if t {
+            format!("t1.p{i}")
+        } else {
+            format!("p{i}")
+        };
         if g {
             Update::delete(Kind::GlobalNetworkPolicy, name)
         } else {
@@ -137,10 +187,18 @@ fn op_strategy() -> impl Strategy<Value = Update> {
         ))
     });
     let netset = (0..2usize, labels_strategy()).prop_map(|(i, l)| {
-        Update::Put(res("GlobalNetworkSet", json!({"name": format!("g{i}"), "labels": l}), json!({"nets": [format!("192.168.{i}.0/24")]})))
+        Update::Put(res(
+            "GlobalNetworkSet",
+            json!({"name": format!("g{i}"), "labels": l}),
+            json!({"nets": [format!("192.168.{i}.0/24")]}),
+        ))
     });
     let nsset = (0..2usize, labels_strategy()).prop_map(|(i, l)| {
-        Update::Put(res("NetworkSet", json!({"name": format!("s{i}"), "namespace": "a", "labels": l}), json!({"nets": [format!("172.16.{i}.0/24")]})))
+        Update::Put(res(
+            "NetworkSet",
+            json!({"name": format!("s{i}"), "namespace": "a", "labels": l}),
+            json!({"nets": [format!("172.16.{i}.0/24")]}),
+        ))
     });
     prop_oneof![4 => ep, 1 => del_ep, 4 => pol, 1 => del_pol, 1 => profile, 1 => netset, 1 => nsset]
 }
@@ -160,10 +218,16 @@ impl State {
                 let mut r = r.clone();
                 r.apply_defaults();
                 let m = r.metadata();
-                self.resources.insert((r.kind(), m.namespace.clone(), m.name.clone()), r);
+                self.resources
+                    .insert((r.kind(), m.namespace.clone(), m.name.clone()), r);
             }
-            Update::Delete { kind, namespace, name } => {
-                self.resources.remove(&(*kind, namespace.clone(), name.clone()));
+            Update::Delete {
+                kind,
+                namespace,
+                name,
+            } => {
+                self.resources
+                    .remove(&(*kind, namespace.clone(), name.clone()));
             }
         }
     }
@@ -176,7 +240,14 @@ impl State {
     }
 
     /// Every IP-bearing item: (endpoint key if an endpoint, effective labels, nets, node).
-    fn items(&self) -> Vec<(Option<EndpointKey>, BTreeMap<String, String>, Vec<IpNet>, String)> {
+    fn items(
+        &self,
+    ) -> Vec<(
+        Option<EndpointKey>,
+        BTreeMap<String, String>,
+        Vec<IpNet>,
+        String,
+    )> {
         let mut out = Vec::new();
         for r in self.resources.values() {
             match r {
@@ -189,8 +260,18 @@ impl State {
                             l.entry(k).or_insert(v);
                         }
                     }
-                    let nets = w.spec.ip_networks.iter().map(|n| n.parse().unwrap()).collect();
-                    out.push((Some(EndpointKey::workload(ns, w.metadata.name.clone())), l, nets, w.spec.node.clone()));
+                    let nets = w
+                        .spec
+                        .ip_networks
+                        .iter()
+                        .map(|n| n.parse().unwrap())
+                        .collect();
+                    out.push((
+                        Some(EndpointKey::workload(ns, w.metadata.name.clone())),
+                        l,
+                        nets,
+                        w.spec.node.clone(),
+                    ));
                 }
                 Resource::GlobalNetworkSet(s) => {
                     let nets = s.spec.nets.iter().map(|n| n.parse().unwrap()).collect();
@@ -220,15 +301,37 @@ impl State {
                 Resource::NetworkPolicy(p) => {
                     let ns = p.metadata.namespace.clone().unwrap();
                     let s = &p.spec;
-                    (format!("{ns}/{}", p.metadata.name), Some(ns), s.tier.clone(), s.order, s.selector.clone(), s.types.clone(), s.ingress.clone(), s.egress.clone())
+                    (
+                        format!("{ns}/{}", p.metadata.name),
+                        Some(ns),
+                        s.tier.clone(),
+                        s.order,
+                        s.selector.clone(),
+                        s.types.clone(),
+                        s.ingress.clone(),
+                        s.egress.clone(),
+                    )
                 }
                 Resource::GlobalNetworkPolicy(p) => {
                     let s = &p.spec;
-                    (p.metadata.name.clone(), None, s.tier.clone(), s.order, s.selector.clone(), s.types.clone(), s.ingress.clone(), s.egress.clone())
+                    (
+                        p.metadata.name.clone(),
+                        None,
+                        s.tier.clone(),
+                        s.order,
+                        s.selector.clone(),
+                        s.types.clone(),
+                        s.ingress.clone(),
+                        s.egress.clone(),
+                    )
                 }
                 _ => continue,
             };
-            let sel = if sel.is_empty() { "all()".to_owned() } else { sel };
+            let sel = if sel.is_empty() {
+                "all()".to_owned()
+            } else {
+                sel
+            };
             let sel = match &ns {
                 Some(ns) => format!("({sel}) && projectcalico.org/namespace == '{ns}'"),
                 None => sel,
@@ -246,7 +349,11 @@ impl State {
             out.push(RefPolicy {
                 name,
                 namespace: ns,
-                tier: if spec_tier.is_empty() { "default".into() } else { spec_tier },
+                tier: if spec_tier.is_empty() {
+                    "default".into()
+                } else {
+                    spec_tier
+                },
                 order,
                 selector: selector::parse(&sel).unwrap(),
                 ingress: types.contains(&api::PolicyType::Ingress).then_some(ing),
@@ -258,7 +365,10 @@ impl State {
 
     fn tier(&self, name: &str) -> (f64, api::Action) {
         match self.resources.get(&(Kind::Tier, None, name.to_owned())) {
-            Some(Resource::Tier(t)) => (t.spec.order.unwrap_or(f64::INFINITY), t.spec.default_action.unwrap()),
+            Some(Resource::Tier(t)) => (
+                t.spec.order.unwrap_or(f64::INFINITY),
+                t.spec.default_action.unwrap(),
+            ),
             _ => (1_000_000.0, api::Action::Deny),
         }
     }
@@ -286,7 +396,10 @@ impl RefPolicy {
 /// Calico's getEndpointSelector, written with strings as Calico does.
 fn ref_entity_selectors(e: &api::EntityRule, ns: Option<&str>) -> (Option<String>, Option<String>) {
     let ns_sel = if !e.namespace_selector.is_empty() {
-        Some(selector::namespace_selector(&selector::parse(&e.namespace_selector).unwrap()).canonical())
+        Some(
+            selector::namespace_selector(&selector::parse(&e.namespace_selector).unwrap())
+                .canonical(),
+        )
     } else {
         ns.map(|ns| format!("projectcalico.org/namespace == '{ns}'"))
     };
@@ -300,16 +413,31 @@ fn ref_entity_selectors(e: &api::EntityRule, ns: Option<&str>) -> (Option<String
         }
     }
     let canon = |s: String| selector::parse(&s).unwrap().canonical();
-    (sel.map(canon), (!e.not_selector.is_empty()).then(|| canon(e.not_selector.clone())))
+    (
+        sel.map(canon),
+        (!e.not_selector.is_empty()).then(|| canon(e.not_selector.clone())),
+    )
 }
 
-fn sorted_tiers(state: &State, pols: &[RefPolicy], labels: &BTreeMap<String, String>, d: Direction) -> Vec<(String, Vec<String>)> {
-    let mut applicable: Vec<&RefPolicy> = pols.iter().filter(|p| p.rules(d).is_some() && p.selector.matches(labels)).collect();
+fn sorted_tiers(
+    state: &State,
+    pols: &[RefPolicy],
+    labels: &BTreeMap<String, String>,
+    d: Direction,
+) -> Vec<(String, Vec<String>)> {
+    let mut applicable: Vec<&RefPolicy> = pols
+        .iter()
+        .filter(|p| p.rules(d).is_some() && p.selector.matches(labels))
+        .collect();
     applicable.sort_by(|a, b| {
         let (ta, tb) = (state.tier(&a.tier).0, state.tier(&b.tier).0);
         ta.total_cmp(&tb)
             .then(a.tier.cmp(&b.tier))
-            .then(a.order.unwrap_or(f64::INFINITY).total_cmp(&b.order.unwrap_or(f64::INFINITY)))
+            .then(
+                a.order
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&b.order.unwrap_or(f64::INFINITY)),
+            )
             .then(a.name.cmp(&b.name))
     });
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
@@ -332,36 +460,54 @@ fn ref_rule_matches(state: &State, r: &api::Rule, ns: Option<&str>, pkt: &Packet
     }
     let items = state.items();
     let owners = |ip: IpAddr| -> Vec<BTreeMap<String, String>> {
-        items.iter().filter(|(_, _, nets, _)| nets.iter().any(|n| n.contains(&ip))).map(|(_, l, _, _)| l.clone()).collect()
+        items
+            .iter()
+            .filter(|(_, _, nets, _)| nets.iter().any(|n| n.contains(&ip)))
+            .map(|(_, l, _, _)| l.clone())
+            .collect()
     };
-    let side = |e: &api::EntityRule, ip: IpAddr, port: Option<u16>| {
-        let (pos, neg) = ref_entity_selectors(e, ns);
-        let o = owners(ip);
-        if let Some(p) = pos {
-            let s = selector::parse(&p).unwrap();
-            if !o.iter().any(|l| s.matches(l)) {
-                return false;
+    let side =
+        |e: &api::EntityRule, ip: IpAddr, port: Option<u16>| {
+            let (pos, neg) = ref_entity_selectors(e, ns);
+            let o = owners(ip);
+            if let Some(p) = pos {
+                let s = selector::parse(&p).unwrap();
+                if !o.iter().any(|l| s.matches(l)) {
+                    return false;
+                }
             }
-        }
-        if let Some(n) = neg {
-            let s = selector::parse(&n).unwrap();
-            if o.iter().any(|l| s.matches(l)) {
-                return false;
+            if let Some(n) = neg {
+                let s = selector::parse(&n).unwrap();
+                if o.iter().any(|l| s.matches(l)) {
+                    return false;
+                }
             }
-        }
-        if !e.ports.is_empty() {
-            let Some(port) = port else { return false };
-            if !e.ports.iter().any(|p| matches!(p, api::Port::Range { min, max } if *min <= port && port <= *max)) {
-                return false;
+            if !e.ports.is_empty() {
+                let Some(port) = port else { return false };
+                if !e.ports.iter().any(
+                    |p| matches!(p, api::Port::Range { min, max } if *min <= port && port <= *max),
+                ) {
+                    return false;
+                }
             }
-        }
-        true
-    };
+            true
+        };
     side(&r.source, pkt.src, pkt.src_port) && side(&r.destination, pkt.dst, pkt.dst_port)
 }
 
 /// The evaluation algorithm of policy-semantics.md, verbatim.
-fn ref_direction(state: &State, pols: &[RefPolicy], ep: &(Option<EndpointKey>, BTreeMap<String, String>, Vec<IpNet>, String), d: Direction, pkt: &Packet) -> bool {
+fn ref_direction(
+    state: &State,
+    pols: &[RefPolicy],
+    ep: &(
+        Option<EndpointKey>,
+        BTreeMap<String, String>,
+        Vec<IpNet>,
+        String,
+    ),
+    d: Direction,
+    pkt: &Packet,
+) -> bool {
     let tiers = sorted_tiers(state, pols, &ep.1, d);
     for (tier, names) in tiers {
         let mut passed = false;
@@ -385,13 +531,25 @@ fn ref_direction(state: &State, pols: &[RefPolicy], ep: &(Option<EndpointKey>, B
             return false;
         }
     }
-    let Some(EndpointKey::Workload { namespace, name }) = &ep.0 else { return false };
-    let Some(Resource::WorkloadEndpoint(w)) = state.resources.get(&(Kind::WorkloadEndpoint, Some(namespace.clone()), name.clone())) else {
+    let Some(EndpointKey::Workload { namespace, name }) = &ep.0 else {
+        return false;
+    };
+    let Some(Resource::WorkloadEndpoint(w)) = state.resources.get(&(
+        Kind::WorkloadEndpoint,
+        Some(namespace.clone()),
+        name.clone(),
+    )) else {
         return false;
     };
     for prof in &w.spec.profiles {
-        if let Some(Resource::Profile(p)) = state.resources.get(&(Kind::Profile, None, prof.clone())) {
-            let rules = if d == Direction::Ingress { &p.spec.ingress } else { &p.spec.egress };
+        if let Some(Resource::Profile(p)) =
+            state.resources.get(&(Kind::Profile, None, prof.clone()))
+        {
+            let rules = if d == Direction::Ingress {
+                &p.spec.ingress
+            } else {
+                &p.spec.egress
+            };
             for r in rules {
                 if ref_rule_matches(state, r, None, pkt) {
                     match r.action {
@@ -409,7 +567,12 @@ fn ref_direction(state: &State, pols: &[RefPolicy], ep: &(Option<EndpointKey>, B
 fn ref_verdict(state: &State, pols: &[RefPolicy], pkt: &Packet) -> Disposition {
     let items = state.items();
     let local = |ip: IpAddr| {
-        items.iter().find(|(k, _, nets, node)| k.is_some() && node == "n1" && nets.contains(&IpNet::from(ip))).cloned()
+        items
+            .iter()
+            .find(|(k, _, nets, node)| {
+                k.is_some() && node == "n1" && nets.contains(&IpNet::from(ip))
+            })
+            .cloned()
     };
     if let Some(src) = local(pkt.src) {
         if !ref_direction(state, pols, &src, Direction::Egress, pkt) {
@@ -431,7 +594,11 @@ fn replay(mirror: &mut BTreeMap<String, (IpSetId, BTreeSet<Member>)>, deltas: Ve
                 assert!(!mirror.contains_key(&set.id), "created twice: {set:?}");
                 mirror.insert(set.id.clone(), (set, members.into_iter().collect()));
             }
-            IpSetDelta::Updated { set, added, removed } => {
+            IpSetDelta::Updated {
+                set,
+                added,
+                removed,
+            } => {
                 let entry = &mut mirror.get_mut(&set.id).expect("update of unknown set").1;
                 for m in removed {
                     assert!(entry.remove(&m), "removed a non-member");
@@ -463,7 +630,11 @@ fn check_endpoint_changes(
     let reported = model.take_endpoint_changes();
     for key in now.keys().chain(last.keys()) {
         if now.get(key) != last.get(key) {
-            prop_assert!(reported.contains(key), "{} changed but was not reported", key);
+            prop_assert!(
+                reported.contains(key),
+                "{} changed but was not reported",
+                key
+            );
         }
     }
     *last = now;
@@ -471,15 +642,31 @@ fn check_endpoint_changes(
 }
 
 fn packet_strategy() -> impl Strategy<Value = Packet> {
-    let ips = prop::sample::select(vec!["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "192.168.1.5", "172.16.0.9", "8.8.8.8"]);
-    (ips.clone(), ips, any::<bool>(), prop::sample::select(&[80u16, 81][..])).prop_map(|(s, d, tcp, port)| {
-        let (s, d) = (s.parse().unwrap(), d.parse().unwrap());
-        if tcp {
-            Packet::tcp(s, 1000, d, port)
-        } else {
-            Packet::udp(s, 1000, d, port)
-        }
-    })
+    let ips = prop::sample::select(vec![
+        "10.0.0.1",
+        "10.0.0.2",
+        "10.0.0.3",
+        "10.0.0.4",
+        "10.0.0.5",
+        "10.0.0.6",
+        "192.168.1.5",
+        "172.16.0.9",
+        "8.8.8.8",
+    ]);
+    (
+        ips.clone(),
+        ips,
+        any::<bool>(),
+        prop::sample::select(&[80u16, 81][..]),
+    )
+        .prop_map(|(s, d, tcp, port)| {
+            let (s, d) = (s.parse().unwrap(), d.parse().unwrap());
+            if tcp {
+                Packet::tcp(s, 1000, d, port)
+            } else {
+                Packet::udp(s, 1000, d, port)
+            }
+        })
 }
 
 proptest! {

@@ -701,3 +701,97 @@ proptest! {
         }
     }
 }
+
+/// Messages captured from BIRD 2.0.12 (Debian 12) opening an eBGP session
+/// from AS 65002 and announcing one static route with two communities.
+#[test]
+fn captured_bird_open() {
+    #[rustfmt::skip]
+    let bytes = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // marker
+        0x00, 0x35, 0x01,             // length 53, OPEN
+        0x04,                         // version 4
+        0xfd, 0xea,                   // my AS 65002
+        0x00, 0xf0,                   // hold time 240
+        0x0a, 0xff, 0x00, 0x02,       // BGP identifier 10.255.0.2
+        0x18,                         // optional parameters length 24
+        0x02, 0x16,                   // capabilities, 22 bytes
+        0x01, 0x04, 0x00, 0x01, 0x00, 0x01, // multiprotocol IPv4 unicast
+        0x02, 0x00,                   // route refresh
+        0x40, 0x02, 0x00, 0x78,       // graceful restart, 120 s, no families
+        0x41, 0x04, 0x00, 0x00, 0xfd, 0xea, // 4-octet AS 65002
+        0x46, 0x00,                   // enhanced route refresh (RFC 7313)
+        0x47, 0x00,                   // long-lived graceful restart (RFC 9494)
+    ];
+    let Message::Open(open) = decode_message(&bytes, &four()).unwrap() else {
+        panic!("not an OPEN")
+    };
+    assert_eq!((open.asn(), open.hold_time), (65002, 240));
+    assert_eq!(open.bgp_id, Ipv4Addr::new(10, 255, 0, 2));
+    assert_eq!(open.families(), vec![Family::Ipv4Unicast]);
+    assert_eq!(
+        open.capabilities[2],
+        Capability::GracefulRestart {
+            restarted: false,
+            restart_time: 120,
+            families: vec![]
+        }
+    );
+    assert_eq!(
+        open.capabilities[4],
+        Capability::Unknown {
+            code: 70,
+            value: vec![]
+        }
+    );
+    assert_eq!(Message::Open(open).encode(&four()).unwrap(), bytes);
+}
+
+#[test]
+fn captured_bird_update_and_end_of_rib() {
+    #[rustfmt::skip]
+    let bytes = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // marker
+        0x00, 0x45, 0x02,             // length 69, UPDATE
+        0x00, 0x00,                   // no withdrawn routes
+        0x00, 0x2a,                   // path attributes, 42 bytes
+        0x40, 0x01, 0x01, 0x00,       // ORIGIN IGP
+        0x40, 0x02, 0x06, 0x02, 0x01, 0x00, 0x00, 0xfd, 0xea, // AS_PATH SEQUENCE 65002
+        0x40, 0x03, 0x04, 0x0a, 0xff, 0x00, 0x02, // NEXT_HOP 10.255.0.2
+        0xc0, 0x08, 0x04, 0xfd, 0xea, 0x00, 0x64, // COMMUNITIES 65002:100
+        0xc0, 0x20, 0x0c,             // LARGE_COMMUNITY
+        0x00, 0x00, 0xfd, 0xea, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, // 65002:1:2
+        0x18, 0x0a, 0xc8, 0x01,       // NLRI 10.200.1.0/24
+    ];
+    let expected = Update {
+        attrs: PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(vec![65002])),
+            next_hop: Some(Ipv4Addr::new(10, 255, 0, 2)),
+            communities: vec![(65002 << 16) | 100],
+            large_communities: vec![LargeCommunity {
+                global: 65002,
+                local1: 1,
+                local2: 2,
+            }],
+            ..PathAttributes::default()
+        },
+        nlri: vec![net("10.200.1.0/24")],
+        ..Update::default()
+    };
+    let ebgp = SessionCtx {
+        four_octet_as: true,
+        ebgp: true,
+    };
+    round_trip_exact(&bytes, &ebgp, &Message::Update(expected));
+    // BIRD's End-of-RIB: an empty UPDATE, length 23.
+    let mut eor = MARKER.to_vec();
+    eor.extend_from_slice(&[0x00, 0x17, 0x02, 0x00, 0x00, 0x00, 0x00]);
+    round_trip_exact(
+        &eor,
+        &ebgp,
+        &Message::Update(Update::end_of_rib(Family::Ipv4Unicast)),
+    );
+}

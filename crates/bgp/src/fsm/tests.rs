@@ -283,3 +283,70 @@ fn collision_resolution_by_identifier() {
         Ipv4Addr::new(100, 255, 255, 255)
     ));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            Just(Event::ManualStart),
+            Just(Event::ManualStop),
+            Just(Event::AutomaticStart),
+            Just(Event::ConnectRetryTimerExpires),
+            Just(Event::HoldTimerExpires),
+            Just(Event::KeepaliveTimerExpires),
+            Just(Event::IdleHoldTimerExpires),
+            Just(Event::TcpConnected),
+            Just(Event::TcpConnectionFails),
+            (0..3u32, 0..100u16).prop_map(|(d, h)| Event::BgpOpen(peer_open(
+                65002 + d,
+                if h < 3 { 0 } else { h },
+                h % 2 == 0
+            ))),
+            Just(Event::OpenCollisionDump),
+            Just(Event::NotifMsg(Notification {
+                code: 6,
+                subcode: 2,
+                data: vec![]
+            })),
+            Just(Event::KeepAliveMsg),
+            Just(Event::UpdateMsg(Update::default())),
+            Just(Event::RouteRefreshMsg(Family::Ipv4Unicast)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the event order: SessionUp and SessionDown alternate,
+        /// Established always has negotiated parameters, and routes are only
+        /// delivered while Established.
+        #[test]
+        fn random_event_sequences_keep_invariants(events in prop::collection::vec((event(), 0..50u64), 1..80)) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut s = Session::new(config(false));
+            let mut up = false;
+            for (event, advance) in events {
+                now += Duration::from_secs(advance);
+                let mut actions = s.poll_timers(now);
+                actions.extend(s.handle(event, now));
+                for a in &actions {
+                    match a {
+                        Action::SessionUp(_) => { prop_assert!(!up); up = true; }
+                        Action::SessionDown { .. } => { prop_assert!(up); up = false; }
+                        Action::Routes(_) => prop_assert!(up),
+                        _ => {}
+                    }
+                }
+                prop_assert_eq!(up, s.state() == State::Established);
+                if s.state() == State::Established {
+                    prop_assert!(s.negotiated().is_some());
+                }
+                if s.state() == State::Idle {
+                    prop_assert!(s.negotiated().is_none());
+                }
+            }
+        }
+    }
+}

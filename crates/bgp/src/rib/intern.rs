@@ -1,15 +1,15 @@
 //! Attribute interning: every distinct attribute set is stored once and
 //! shared by `Arc` across all prefixes and RIBs that carry it.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::hash::FastSet;
 use crate::codec::PathAttributes;
 
 /// A set of shared attribute sets.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    set: HashSet<Arc<PathAttributes>>,
+    set: FastSet<Arc<PathAttributes>>,
     swept_at: usize,
 }
 

@@ -6,9 +6,10 @@
 
 mod best;
 mod export;
+mod hash;
 mod intern;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use ipnet::IpNet;
 use crate::codec::{Family, PathAttributes, Update};
 pub use best::DEFAULT_LOCAL_PREF;
 pub use export::{NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED};
+use hash::FastMap;
 use intern::Interner;
 
 /// What an import or export filter decides for one prefix.
@@ -126,8 +128,8 @@ struct Peer {
     info: PeerInfo,
     /// Families negotiated while the session is up; empty when down.
     families: Vec<Family>,
-    adj_in: HashMap<IpNet, InEntry>,
-    adj_out: HashMap<IpNet, Arc<PathAttributes>>,
+    adj_in: FastMap<IpNet, InEntry>,
+    adj_out: FastMap<IpNet, Arc<PathAttributes>>,
 }
 
 /// One candidate route while selecting the best.
@@ -154,9 +156,9 @@ pub struct PeerCounts {
 /// The RIBs of one speaker.
 pub struct Rib {
     config: RibConfig,
-    peers: HashMap<IpAddr, Peer>,
-    local: HashMap<IpNet, Arc<PathAttributes>>,
-    loc: HashMap<IpNet, BestRoute>,
+    peers: FastMap<IpAddr, Peer>,
+    local: FastMap<IpNet, Arc<PathAttributes>>,
+    loc: FastMap<IpNet, BestRoute>,
     interner: Interner,
     import: Filter,
     export: Filter,
@@ -168,9 +170,9 @@ impl Rib {
     pub fn new(config: RibConfig) -> Rib {
         Rib {
             config,
-            peers: HashMap::new(),
-            local: HashMap::new(),
-            loc: HashMap::new(),
+            peers: FastMap::default(),
+            local: FastMap::default(),
+            loc: FastMap::default(),
             interner: Interner::default(),
             import: Box::new(|_, _, _| Verdict::Accept),
             export: Box::new(|_, _, _| Verdict::Accept),
@@ -205,8 +207,8 @@ impl Rib {
             Peer {
                 info,
                 families: Vec::new(),
-                adj_in: HashMap::new(),
-                adj_out: HashMap::new(),
+                adj_in: FastMap::default(),
+                adj_out: FastMap::default(),
             },
         );
     }
@@ -483,12 +485,12 @@ impl Rib {
 struct ChangeBuilder {
     best: Vec<BestChange>,
     peers: BTreeMap<IpAddr, PeerBuilder>,
-    export_cache: HashMap<export::ExportKey, export::ExportValue>,
+    export_cache: FastMap<export::ExportKey, export::ExportValue>,
 }
 
 #[derive(Default)]
 struct PeerBuilder {
-    groups: HashMap<*const PathAttributes, (Arc<PathAttributes>, Vec<IpNet>)>,
+    groups: FastMap<*const PathAttributes, (Arc<PathAttributes>, Vec<IpNet>)>,
     order: Vec<*const PathAttributes>,
     withdraw: Vec<IpNet>,
 }

@@ -390,3 +390,165 @@ fn attributes_are_shared_across_prefixes() {
     // one set received, one exported to peer 3
     assert_eq!(rib.attribute_sets(), 2);
 }
+
+mod properties {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Announce {
+            peer: u8,
+            prefix: u8,
+            len: u8,
+            lp: u8,
+        },
+        Withdraw {
+            peer: u8,
+            prefix: u8,
+        },
+        Down {
+            peer: u8,
+            graceful: bool,
+        },
+        Up {
+            peer: u8,
+        },
+        Sweep {
+            peer: u8,
+        },
+        Local {
+            prefix: u8,
+        },
+        Unlocal {
+            prefix: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..4u8, 0..6u8, 0..3u8, 0..2u8).prop_map(|(peer, prefix, len, lp)| Op::Announce { peer, prefix, len, lp }),
+            2 => (0..4u8, 0..6u8).prop_map(|(peer, prefix)| Op::Withdraw { peer, prefix }),
+            1 => (0..4u8, any::<bool>()).prop_map(|(peer, graceful)| Op::Down { peer, graceful }),
+            1 => (0..4u8).prop_map(|peer| Op::Up { peer }),
+            1 => (0..4u8).prop_map(|peer| Op::Sweep { peer }),
+            1 => (0..6u8).prop_map(|prefix| Op::Local { prefix }),
+            1 => (0..6u8).prop_map(|prefix| Op::Unlocal { prefix }),
+        ]
+    }
+
+    /// Peers 2 and 3 are iBGP (3 a reflection client), 4 and 5 eBGP.
+    fn peer_info(i: u8) -> PeerInfo {
+        let last = i + 2;
+        PeerInfo {
+            rr_client: last == 3,
+            ..info(
+                last,
+                if last <= 3 {
+                    LOCAL_AS
+                } else {
+                    65000 + u32::from(last)
+                },
+            )
+        }
+    }
+
+    fn prefix(i: u8) -> IpNet {
+        IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::new(10, 100, i, 0), 24).unwrap())
+    }
+
+    type Mirror = HashMap<IpAddr, HashMap<IpNet, Arc<PathAttributes>>>;
+
+    fn fold(changes: Changes, best: &mut HashMap<IpNet, BestRoute>, out: &mut Mirror) {
+        for c in changes.best {
+            match c {
+                BestChange::Updated(p, r) => {
+                    best.insert(p, r);
+                }
+                BestChange::Withdrawn(p) => {
+                    best.remove(&p);
+                }
+            }
+        }
+        for (peer, o) in changes.outbound {
+            let m = out.entry(peer).or_default();
+            for p in o.withdraw {
+                assert!(m.remove(&p).is_some(), "withdrawal of a prefix never sent");
+            }
+            for (a, ps) in o.announce {
+                for p in ps {
+                    m.insert(p, a.clone());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// Incremental changes reported by the RIB add up to its state: the
+        /// mirrored Loc-RIB equals the real one, and what each peer was sent
+        /// equals a from-scratch re-export (ROUTE-REFRESH) of the final state.
+        #[test]
+        fn incremental_changes_match_full_recomputation(ops in prop::collection::vec(op(), 1..60)) {
+            let mut rib = rib_with(&[], Some(Ipv4Addr::new(1, 0, 0, 1)));
+            let mut best = HashMap::new();
+            let mut out: Mirror = HashMap::new();
+            let mut up = [false; 4];
+            for i in 0..4u8 {
+                rib.add_peer(peer_info(i));
+            }
+            for op in ops {
+                let changes = match op {
+                    Op::Announce { peer, prefix: p, len, lp } if up[peer as usize] => {
+                        let info = peer_info(peer);
+                        let mut path: Vec<u32> = (0..len).map(|k| 65100 + u32::from(k)).collect();
+                        if info.asn != LOCAL_AS {
+                            path.insert(0, info.asn);
+                        }
+                        let mut a = attrs(&path, peer + 2);
+                        if info.asn == LOCAL_AS {
+                            a.local_pref = Some(100 + u32::from(lp));
+                        }
+                        rib.apply_update(info.address, announce(&[&prefix(p).to_string()], a))
+                    }
+                    Op::Withdraw { peer, prefix: p } if up[peer as usize] => rib.apply_update(
+                        peer_info(peer).address,
+                        Update { withdrawn: vec![prefix(p)], ..Update::default() },
+                    ),
+                    Op::Down { peer, graceful } if up[peer as usize] => {
+                        up[peer as usize] = false;
+                        out.remove(&peer_info(peer).address);
+                        rib.peer_down(peer_info(peer).address, graceful)
+                    }
+                    Op::Up { peer } if !up[peer as usize] => {
+                        up[peer as usize] = true;
+                        rib.peer_up(peer_info(peer), vec![Family::Ipv4Unicast])
+                    }
+                    Op::Sweep { peer } => rib.sweep_stale(peer_info(peer).address, None),
+                    Op::Local { prefix: p } => rib.announce_local(&[prefix(p)], PathAttributes::default()),
+                    Op::Unlocal { prefix: p } => rib.withdraw_local(&[prefix(p)]),
+                    _ => Changes::default(),
+                };
+                fold(changes, &mut best, &mut out);
+            }
+            let real: HashMap<IpNet, BestRoute> = rib.loc_rib().map(|(p, r)| (*p, r.clone())).collect();
+            prop_assert_eq!(&best, &real);
+            for i in 0..4u8 {
+                let addr = peer_info(i).address;
+                let full = rib.refresh(addr, Family::Ipv4Unicast);
+                let mut expected = HashMap::new();
+                if let Some(o) = full.outbound.get(&addr) {
+                    for (a, ps) in &o.announce {
+                        for p in ps {
+                            expected.insert(*p, a.clone());
+                        }
+                    }
+                }
+                let sent = out.remove(&addr).unwrap_or_default();
+                prop_assert_eq!(sent, expected, "peer {}", addr);
+            }
+        }
+    }
+}

@@ -107,11 +107,12 @@ async fn read_frames(id: u64, mut rd: OwnedReadHalf, input: mpsc::UnboundedSende
     let mut buf: Vec<u8> = Vec::with_capacity(65536);
     let mut chunk = vec![0u8; 65536];
     let error = loop {
+        let mut start = 0;
         loop {
-            match frame_len(&buf) {
+            match frame_len(&buf[start..]) {
                 Ok(Some(len)) => {
-                    let rest = buf.split_off(len);
-                    let bytes = std::mem::replace(&mut buf, rest);
+                    let bytes = buf[start..start + len].to_vec();
+                    start += len;
                     if input.send(Input::Frame { conn: id, bytes }).is_err() {
                         return;
                     }
@@ -119,12 +120,13 @@ async fn read_frames(id: u64, mut rd: OwnedReadHalf, input: mpsc::UnboundedSende
                 Ok(None) => break,
                 // Hand the bad header to the owner, which sends the NOTIFICATION.
                 Err(_) => {
-                    let bytes = std::mem::take(&mut buf);
+                    let bytes = buf[start..].to_vec();
                     let _ = input.send(Input::Frame { conn: id, bytes });
                     return;
                 }
             }
         }
+        buf.drain(..start);
         match rd.read(&mut chunk).await {
             Ok(0) => break "connection closed by peer".to_string(),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),

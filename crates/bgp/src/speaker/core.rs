@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 
 use super::conn::{self, Conn, Input, Task};
 use super::{Command, Filters, PeerConfig, PeerStatus, SpeakerConfig};
-use crate::codec::{decode_message, pack_announce, pack_withdraw, Message, Notification, Update};
+use crate::codec::{
+    decode_message, pack_announce, pack_withdraw, Family, Message, Notification, Update,
+};
 use crate::error::Error;
 use crate::fsm::{self, Action, DownReason, Event, Negotiated, Session, SessionConfig, State};
 use crate::rib::{BestChange, Changes, PeerInfo, Rib, RibConfig};
@@ -388,6 +390,18 @@ impl Core {
         slot.restart_time = n.peer_graceful_restart.as_ref().map(|g| g.0);
         let changes = self.rib.peer_up(info, n.families.clone());
         self.apply(changes);
+        // RFC 4724 §4.2: stale routes of families whose forwarding state the
+        // restarted peer did not preserve are dropped at once.
+        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            let preserved = n.peer_graceful_restart.as_ref().is_some_and(|(_, fams)| {
+                fams.iter()
+                    .any(|g| g.family == family && g.forwarding_preserved)
+            });
+            if !preserved {
+                let changes = self.rib.sweep_stale(addr, Some(family));
+                self.apply(changes);
+            }
+        }
         // End-of-RIB after the initial table (RFC 4724 §2).
         if let Some(ep) = self.peers.get(&addr).and_then(Slot::established) {
             for family in n.families {

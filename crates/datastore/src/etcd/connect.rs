@@ -112,6 +112,11 @@ impl Connection {
         })
     }
 
+    /// How many endpoints the configuration lists.
+    pub(crate) fn endpoint_count(&self) -> usize {
+        self.cfg.endpoints.len()
+    }
+
     /// The member requests go to now.
     pub(crate) fn member(&self) -> Member {
         self.current
@@ -148,7 +153,7 @@ impl Connection {
     }
 
     /// Replaces `failed` by the next endpoint that answers (unless another task already did).
-    async fn fail_over(&self, failed: &Member) -> Result<Member> {
+    pub(crate) async fn fail_over(&self, failed: &Member) -> Result<Member> {
         let _one_at_a_time = self.switching.lock().await;
         let current = self.member();
         if current.generation != failed.generation {

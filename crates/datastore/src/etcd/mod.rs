@@ -239,12 +239,7 @@ impl Store for EtcdStore {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<Watch> {
-        let stream = self
-            .conn
-            .run(Resend::Always, |m| watch::open(m.client, prefix, after))
-            .await
-            .map_err(backend)?;
-        Ok(watch::forward(stream, after))
+        watch::start(Arc::clone(&self.conn), prefix, after).await
     }
 
     async fn revision(&self) -> Result<Revision> {

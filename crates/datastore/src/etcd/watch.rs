@@ -1,12 +1,16 @@
 //! Prefix watches on etcd: one gRPC watch stream per `Watch`, read by a task that converts
-//! etcd events into `WatchEvent`s and ends the stream with `Error::Compacted` when the start
-//! revision has been compacted away. Dropping the `Watch` aborts the task, which closes the
-//! stream.
+//! etcd events into `WatchEvent`s. When the member serving the stream goes away, the task
+//! moves to the next endpoint and resumes after the last revision it delivered, so the
+//! consumer sees no gap and no repeat. A compacted start revision ends the stream with
+//! `Error::Compacted`. Dropping the `Watch` aborts the task, which closes the stream.
 
-use etcd_client::{Client, EventType, WatchOptions, WatchResponseStream, WatchStream};
+use std::sync::Arc;
+
+use etcd_client::{EventType, WatchOptions, WatchResponseStream, WatchStream};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::connect::{Connection, Member, Resend};
 use super::{backend, convert, keys};
 use crate::store::{EventKind, Revision, Watch, WatchEvent};
 use crate::{Error, Result};
@@ -25,9 +29,29 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Opens an etcd watch of every key under `prefix` from revision `after + 1`.
-pub(crate) async fn open(
-    client: Client,
+/// Starts a watch of every key under `prefix` with revision > `after`.
+pub(crate) async fn start(conn: Arc<Connection>, prefix: &str, after: Revision) -> Result<Watch> {
+    let (member, stream) = conn
+        .run(Resend::Always, |m| async move {
+            let stream = open(&m, prefix, after).await?;
+            Ok((m, stream))
+        })
+        .await
+        .map_err(backend)?;
+    let (tx, rx) = mpsc::channel(BUFFER);
+    let follower = Follower {
+        conn,
+        prefix: prefix.to_owned(),
+        last: after,
+        tx,
+    };
+    let task = tokio::spawn(follower.run(member, stream));
+    Ok(Watch::new(rx, Box::new(AbortOnDrop(task.abort_handle()))))
+}
+
+/// Opens an etcd watch on `member` of every key under `prefix` from revision `after + 1`.
+async fn open(
+    member: &Member,
     prefix: &str,
     after: Revision,
 ) -> std::result::Result<WatchStream, etcd_client::Error> {
@@ -35,68 +59,111 @@ pub(crate) async fn open(
     let options = WatchOptions::new()
         .with_range(end)
         .with_start_revision(after + 1);
-    client
+    member
+        .client
         .watch_client()
         .max_decoding_message_size(MAX_RESPONSE_BYTES)
         .watch(key, Some(options))
         .await
 }
 
-/// Hands the stream to a task that feeds the returned `Watch`.
-pub(crate) fn forward(stream: WatchStream, after: Revision) -> Watch {
-    let (tx, rx) = mpsc::channel(BUFFER);
-    let task = tokio::spawn(async move {
-        // The request half must stay open: etcd ends the stream when the client half-closes.
-        let (_requests, responses) = stream.split();
-        if let Err(e) = pump(responses, &tx, after).await {
-            // The consumer may be gone already; nothing else to tell.
-            let _ = tx.send(Err(e)).await;
-        }
-    });
-    Watch::new(rx, Box::new(AbortOnDrop(task.abort_handle())))
+/// How one stream ended.
+enum End {
+    /// The consumer dropped the `Watch`.
+    ConsumerGone,
+    /// The stream broke (member gone, connection lost): resume elsewhere.
+    Lost(String),
+    /// A definitive error for the consumer.
+    Fatal(Error),
 }
 
-/// Forwards events until the consumer goes away or the stream fails.
-async fn pump(
-    mut responses: WatchResponseStream,
-    tx: &mpsc::Sender<Result<WatchEvent>>,
-    after: Revision,
-) -> Result<()> {
-    loop {
-        let Some(resp) = responses.message().await.map_err(backend)? else {
-            return Err(Error::Backend("etcd closed the watch stream".into()));
-        };
-        if resp.compact_revision() > 0 {
-            return Err(Error::Compacted {
-                requested: after + 1,
-                compacted: resp.compact_revision(),
-            });
-        }
-        if resp.canceled() {
-            return Err(Error::Backend(format!(
-                "etcd cancelled the watch: {}",
-                resp.cancel_reason()
-            )));
-        }
-        for event in resp.events() {
-            let Some(kv) = event.kv() else { continue };
-            let kv = convert(kv)?;
-            let event = match event.event_type() {
-                EventType::Put => WatchEvent {
-                    kind: EventKind::Put,
-                    key: kv.key,
-                    value: Some(kv.value),
-                    revision: kv.revision,
-                },
-                EventType::Delete => WatchEvent {
-                    kind: EventKind::Delete,
-                    key: kv.key,
-                    value: None,
-                    revision: kv.revision,
-                },
+/// The task behind one `Watch`.
+struct Follower {
+    conn: Arc<Connection>,
+    prefix: String,
+    /// Revision of the last event delivered (or the starting point).
+    last: Revision,
+    tx: mpsc::Sender<Result<WatchEvent>>,
+}
+
+impl Follower {
+    async fn run(mut self, mut member: Member, mut stream: WatchStream) {
+        // Streams lost in a row without delivering anything; past one round of the endpoint
+        // list, give up instead of cycling through failing members forever.
+        let mut fruitless = 0;
+        let error = loop {
+            // The request half must stay open: etcd ends the stream when the client
+            // half-closes.
+            let (_requests, responses) = stream.split();
+            let delivered_before = self.last;
+            let lost = match self.pump(responses).await {
+                End::ConsumerGone => return,
+                End::Fatal(e) => break e,
+                End::Lost(why) => why,
             };
-            if tx.send(Ok(event)).await.is_err() {
-                return Ok(());
+            fruitless = if self.last > delivered_before { 0 } else { fruitless + 1 };
+            if fruitless > self.conn.endpoint_count() {
+                break Error::Backend(format!("etcd watch stream keeps failing: {lost}"));
+            }
+            let resumed = match self.conn.fail_over(&member).await {
+                Ok(next) => open(&next, &self.prefix, self.last)
+                    .await
+                    .map(|s| (next, s))
+                    .map_err(backend),
+                Err(e) => Err(e),
+            };
+            match resumed {
+                Ok((next, s)) => {
+                    member = next;
+                    stream = s;
+                }
+                Err(e) => break Error::Backend(format!("etcd watch lost ({lost}); {e}")),
+            }
+        };
+        // The consumer may be gone already; nothing else to tell.
+        let _ = self.tx.send(Err(error)).await;
+    }
+
+    /// Forwards events from one stream until it ends.
+    async fn pump(&mut self, mut responses: WatchResponseStream) -> End {
+        loop {
+            let resp = match responses.message().await {
+                Ok(Some(resp)) => resp,
+                Ok(None) => return End::Lost("etcd closed the watch stream".into()),
+                Err(e) => return End::Lost(super::connect::describe(&e)),
+            };
+            if resp.compact_revision() > 0 {
+                return End::Fatal(Error::Compacted {
+                    requested: self.last + 1,
+                    compacted: resp.compact_revision(),
+                });
+            }
+            if resp.canceled() {
+                return End::Fatal(Error::Backend(format!(
+                    "etcd cancelled the watch: {}",
+                    resp.cancel_reason()
+                )));
+            }
+            for event in resp.events() {
+                let Some(kv) = event.kv() else { continue };
+                let kv = match convert(kv) {
+                    Ok(kv) => kv,
+                    Err(e) => return End::Fatal(e),
+                };
+                let event = WatchEvent {
+                    kind: match event.event_type() {
+                        EventType::Put => EventKind::Put,
+                        EventType::Delete => EventKind::Delete,
+                    },
+                    value: (event.event_type() == EventType::Put).then_some(kv.value),
+                    key: kv.key,
+                    revision: kv.revision,
+                };
+                let revision = event.revision;
+                if self.tx.send(Ok(event)).await.is_err() {
+                    return End::ConsumerGone;
+                }
+                self.last = revision;
             }
         }
     }

@@ -36,45 +36,76 @@ pub struct EtcdServer {
     dir: tempfile::TempDir,
 }
 
+/// Ports and names of one member, chosen before any member starts.
+struct Layout {
+    name: String,
+    client: String,
+    peer: String,
+}
+
+impl Layout {
+    fn new(index: usize, tls: bool) -> Self {
+        let scheme = if tls { "https" } else { "http" };
+        Self {
+            name: format!("m{index}"),
+            client: format!("{scheme}://127.0.0.1:{}", free_port()),
+            peer: format!("http://127.0.0.1:{}", free_port()),
+        }
+    }
+}
+
+type ClientFiles = (PathBuf, PathBuf, PathBuf);
+
 impl EtcdServer {
-    /// A plain-text etcd.
+    /// A plain-text, single-member etcd.
     pub fn start() -> Self {
-        Self::start_inner(None)
+        retry(|| {
+            let layout = [Layout::new(0, false)];
+            let mut server = Self::spawn(&layout[0], &layout, None);
+            server.wait_ready()?;
+            Ok(server)
+        })
+    }
+
+    /// A plain-text cluster of `size` members (endpoints in member order).
+    pub fn start_cluster(size: usize) -> Vec<Self> {
+        retry(|| {
+            let layouts: Vec<Layout> = (0..size).map(|i| Layout::new(i, false)).collect();
+            let mut members: Vec<Self> = layouts
+                .iter()
+                .map(|layout| Self::spawn(layout, &layouts, None))
+                .collect();
+            for member in &mut members {
+                member.wait_ready()?;
+            }
+            Ok(members)
+        })
     }
 
     /// An etcd serving https that requires client certificates signed by `tls.ca`.
     /// `client` is a (ca, cert, key) triple `etcdctl` uses for health checks and setup.
-    pub fn start_tls(tls: &ServerTls, client: (PathBuf, PathBuf, PathBuf)) -> Self {
-        Self::start_inner(Some((tls, client)))
+    pub fn start_tls(tls: &ServerTls, client: ClientFiles) -> Self {
+        retry(|| {
+            let layout = [Layout::new(0, true)];
+            let mut server = Self::spawn(&layout[0], &layout, Some((tls, client.clone())));
+            server.wait_ready()?;
+            Ok(server)
+        })
     }
 
-    fn start_inner(tls: Option<(&ServerTls, (PathBuf, PathBuf, PathBuf))>) -> Self {
-        let mut last_log = String::new();
-        // A free port can be taken by someone else between probing and binding: retry.
-        for _ in 0..3 {
-            match Self::try_start(&tls) {
-                Ok(server) => return server,
-                Err(log) => last_log = log,
-            }
-        }
-        panic!("etcd did not start; last log:\n{last_log}");
-    }
-
-    fn try_start(tls: &Option<(&ServerTls, (PathBuf, PathBuf, PathBuf))>) -> Result<Self, String> {
+    /// Starts one member of the cluster `all` (without waiting for it).
+    fn spawn(me: &Layout, all: &[Layout], tls: Option<(&ServerTls, ClientFiles)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for etcd");
-        let (client_port, peer_port) = (free_port(), free_port());
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let endpoint = format!("{scheme}://127.0.0.1:{client_port}");
-        let peer = format!("http://127.0.0.1:{peer_port}");
+        let cluster: Vec<String> = all.iter().map(|m| format!("{}={}", m.name, m.peer)).collect();
         let log = std::fs::File::create(dir.path().join("etcd.log")).expect("etcd log file");
         let mut cmd = Command::new("/usr/bin/etcd");
-        cmd.arg("--name=test")
+        cmd.arg(format!("--name={}", me.name))
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
-            .arg(format!("--listen-client-urls={endpoint}"))
-            .arg(format!("--advertise-client-urls={endpoint}"))
-            .arg(format!("--listen-peer-urls={peer}"))
-            .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=test={peer}"))
+            .arg(format!("--listen-client-urls={}", me.client))
+            .arg(format!("--advertise-client-urls={}", me.client))
+            .arg(format!("--listen-peer-urls={}", me.peer))
+            .arg(format!("--initial-advertise-peer-urls={}", me.peer))
+            .arg(format!("--initial-cluster={}", cluster.join(",")))
             .arg("--initial-cluster-state=new")
             // The conformance suite stores 2 MiB values; etcd's default request limit is 1.5 MiB.
             .arg("--max-request-bytes=8388608")
@@ -87,28 +118,29 @@ impl EtcdServer {
                 .arg(format!("--trusted-ca-file={}", server.ca.display()))
                 .arg(format!("--cert-file={}", server.cert.display()))
                 .arg(format!("--key-file={}", server.key.display()));
-            ctl.tls = Some(client.clone());
+            ctl.tls = Some(client);
         }
         let child = cmd.spawn().expect("spawn /usr/bin/etcd");
-        let mut server = Self {
+        Self {
             child,
-            endpoint,
+            endpoint: me.client.clone(),
             ctl,
             dir,
-        };
+        }
+    }
+
+    /// Waits until this member answers `etcdctl endpoint health`; the log on failure.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("exited with {status}\n{}", server.log()));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited with {status}\n{}", self.log()));
             }
-            if server.ctl_output(&["endpoint", "health"]).is_ok() {
-                return Ok(server);
+            if self.ctl_output(&["endpoint", "health"]).is_ok() {
+                return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!(
-                    "no answer within {START_TIMEOUT:?}\n{}",
-                    server.log()
-                ));
+                return Err(format!("no answer within {START_TIMEOUT:?}\n{}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -173,6 +205,19 @@ impl Drop for EtcdServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `start` until it succeeds: a port found free can be taken by someone else before etcd
+/// binds it.
+fn retry<T>(start: impl Fn() -> Result<T, String>) -> T {
+    let mut last_log = String::new();
+    for _ in 0..3 {
+        match start() {
+            Ok(started) => return started,
+            Err(log) => last_log = log,
+        }
+    }
+    panic!("etcd did not start; last log:\n{last_log}");
 }
 
 /// A port nobody listens on right now.

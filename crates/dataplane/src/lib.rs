@@ -1,0 +1,23 @@
+//! Linux dataplane of the node agent: nftables rendering, diff and atomic apply, a reader of
+//! the programmed table, netlink routes and per-interface sysctls.
+//!
+//! Pure parts (no I/O): [`model`] (desired state), [`render`], [`table`], [`diff`],
+//! [`reader`]. Thin shells: [`nft`] (`nft -f -`, `nft -j list`), [`routes`] (rtnetlink),
+//! [`sysctl`] (/proc/sys). See DESIGN.md beside this crate for the ruleset layout.
+
+pub mod diff;
+pub mod error;
+pub mod model;
+pub mod names;
+pub mod nft;
+pub mod reader;
+pub mod render;
+pub mod routes;
+pub mod sysctl;
+pub mod table;
+
+pub use diff::{diff, recreate, Batch};
+pub use error::Error;
+pub use model::DesiredState;
+pub use render::render;
+pub use table::Table;

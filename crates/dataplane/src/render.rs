@@ -1,0 +1,642 @@
+//! Pure renderer: [`DesiredState`] + IP version -> [`Table`] (no I/O).
+//!
+//! Layout (see DESIGN.md): base chains `filter-FORWARD|INPUT|OUTPUT` and `nat-POSTROUTING`;
+//! dispatch chains that look the interface up in a verdict map and `goto` the endpoint chain;
+//! per-endpoint chains (conntrack first, then tiers, profiles, final drop); per-policy and
+//! per-profile chains that set the ACCEPT or PASS mark and return, or drop.
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+
+use crate::error::Error;
+use crate::model::{
+    Action, DesiredState, EndpointMatch, EndpointPolicy, EndpointToHostAction, FailsafePort,
+    IcmpMatch, IpVersion, PortRange, Protocol, Rule, TierDefault,
+};
+use crate::names::{self, mark, ACCEPT_MARK, PASS_MARK};
+use crate::table::{
+    BaseHook, Chain, ChainKind, Hook, NftRule, Set, SetKey, Table, Verdict, VerdictMap,
+};
+
+/// Render the table of one IP version.
+pub fn render(state: &DesiredState, family: IpVersion) -> Result<Table, Error> {
+    let mut r = Renderer {
+        state,
+        family,
+        table: Table::empty(family),
+    };
+    r.sets();
+    r.static_chains();
+    r.workloads()?;
+    r.host_endpoints()?;
+    Ok(r.table)
+}
+
+/// Which side of the node an endpoint chain polices.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+struct Renderer<'a> {
+    state: &'a DesiredState,
+    family: IpVersion,
+    table: Table,
+}
+
+impl Renderer<'_> {
+    fn addr_keyword(&self) -> &'static str {
+        match self.family {
+            IpVersion::V4 => "ip",
+            IpVersion::V6 => "ip6",
+        }
+    }
+
+    fn set_key(&self) -> SetKey {
+        match self.family {
+            IpVersion::V4 => SetKey::Ipv4Net,
+            IpVersion::V6 => SetKey::Ipv6Net,
+        }
+    }
+
+    fn of_family<'n>(&self, nets: impl IntoIterator<Item = &'n IpNet>) -> Vec<IpNet> {
+        let nets: Vec<IpNet> = nets
+            .into_iter()
+            .filter(|n| matches!((n, self.family), (IpNet::V4(_), IpVersion::V4) | (IpNet::V6(_), IpVersion::V6)))
+            .copied()
+            .collect();
+        IpNet::aggregate(&nets)
+    }
+
+    fn add_set(&mut self, name: String, nets: Vec<IpNet>) {
+        let elements = nets.iter().map(ToString::to_string).collect::<BTreeSet<_>>();
+        let key = self.set_key();
+        self.table.sets.insert(name, Set { key, elements });
+    }
+
+    fn sets(&mut self) {
+        for (id, members) in &self.state.ip_sets {
+            let nets = self.of_family(members);
+            self.add_set(names::selector_set(id), nets);
+        }
+        let pools = &self.state.config.ip_pools;
+        let all = self.of_family(pools.iter().map(|p| &p.cidr));
+        let masq = self.of_family(pools.iter().filter(|p| p.nat_outgoing).map(|p| &p.cidr));
+        self.add_set(names::ALL_POOLS_SET.to_owned(), all);
+        self.add_set(names::MASQ_POOLS_SET.to_owned(), masq);
+    }
+
+    fn chain(&mut self, name: &str, hook: Option<BaseHook>, rules: Vec<NftRule>) {
+        self.table
+            .chains
+            .insert(name.to_owned(), Chain { hook, rules });
+    }
+
+    fn static_chains(&mut self) {
+        let cfg = &self.state.config;
+        let wl = format!("\"{}*\"", cfg.workload_iface_prefix);
+        let clear = mark(!(ACCEPT_MARK | PASS_MARK));
+        let accepted = format!("meta mark & {0} == {0}", mark(ACCEPT_MARK));
+        let filter = |hook| {
+            Some(BaseHook {
+                kind: ChainKind::Filter,
+                hook,
+                priority: 0,
+            })
+        };
+
+        self.chain(
+            names::BASE_FORWARD,
+            filter(Hook::Forward),
+            vec![
+                NftRule::new(
+                    format!("meta mark set meta mark & {clear}"),
+                    "forward: clear accept and pass marks",
+                ),
+                NftRule::new(
+                    format!("iifname {wl} jump {}", names::FROM_WL_DISPATCH),
+                    "forward: egress policy of the sending workload",
+                ),
+                NftRule::new(
+                    format!("oifname {wl} jump {}", names::TO_WL_DISPATCH),
+                    "forward: ingress policy of the receiving workload",
+                ),
+                NftRule::new(
+                    format!("{accepted} counter accept"),
+                    "forward: policy explicitly accepted packet",
+                ),
+            ],
+        );
+        self.chain(
+            names::BASE_INPUT,
+            filter(Hook::Input),
+            vec![
+                NftRule::new(
+                    format!("iifname {wl} jump {}", names::WL_TO_HOST),
+                    "input: workload to host traffic",
+                ),
+                NftRule::new(
+                    format!("jump {}", names::FROM_HEP_DISPATCH),
+                    "input: ingress policy of host endpoints",
+                ),
+                NftRule::new(
+                    format!("{accepted} counter accept"),
+                    "input: policy explicitly accepted packet",
+                ),
+            ],
+        );
+        self.chain(
+            names::BASE_OUTPUT,
+            filter(Hook::Output),
+            vec![
+                NftRule::new(
+                    format!("oifname {wl} return"),
+                    "output: host to local workload is not policed",
+                ),
+                NftRule::new(
+                    format!("jump {}", names::TO_HEP_DISPATCH),
+                    "output: egress policy of host endpoints",
+                ),
+                NftRule::new(
+                    format!("{accepted} counter accept"),
+                    "output: policy explicitly accepted packet",
+                ),
+            ],
+        );
+        self.chain(
+            names::BASE_POSTROUTING,
+            Some(BaseHook {
+                kind: ChainKind::Nat,
+                hook: Hook::Postrouting,
+                priority: 110,
+            }),
+            vec![NftRule::new(
+                format!("jump {}", names::NAT_OUTGOING),
+                "postrouting: nat outgoing",
+            )],
+        );
+
+        let dispatch = |dir: &str, map: &str, unknown_drop: bool, why: &str| {
+            let mut rules = vec![NftRule::new(format!("{dir} vmap @{map}"), why)];
+            if unknown_drop {
+                rules.push(NftRule::new(
+                    format!("{dir} {wl} counter drop"),
+                    "unknown workload interface",
+                ));
+            }
+            rules
+        };
+        let from_wl = dispatch("iifname", names::FROM_WL_MAP, true, "dispatch from workload");
+        let to_wl = dispatch("oifname", names::TO_WL_MAP, true, "dispatch to workload");
+        let from_hep = dispatch("iifname", names::FROM_HEP_MAP, false, "dispatch from host endpoint");
+        let to_hep = dispatch("oifname", names::TO_HEP_MAP, false, "dispatch to host endpoint");
+        self.chain(names::FROM_WL_DISPATCH, None, from_wl);
+        self.chain(names::TO_WL_DISPATCH, None, to_wl);
+        self.chain(names::FROM_HEP_DISPATCH, None, from_hep);
+        self.chain(names::TO_HEP_DISPATCH, None, to_hep);
+
+        let mut to_host = Vec::new();
+        if self.family == IpVersion::V6 {
+            to_host.push(NftRule::new(
+                "icmpv6 type { 130, 131, 132, 133, 135, 136 } counter accept",
+                "workload to host: ICMPv6 neighbour discovery and MLD",
+            ));
+        }
+        to_host.push(NftRule::new(
+            format!("jump {}", names::FROM_WL_DISPATCH),
+            "workload to host: egress policy of the workload",
+        ));
+        let (verdict, action) = match cfg.endpoint_to_host_action {
+            EndpointToHostAction::Drop => ("counter drop", "Drop"),
+            EndpointToHostAction::Accept => ("counter accept", "Accept"),
+            EndpointToHostAction::Return => ("return", "Return"),
+        };
+        to_host.push(NftRule::new(
+            verdict,
+            &format!("workload to host: DefaultEndpointToHostAction {action}"),
+        ));
+        self.chain(names::WL_TO_HOST, None, to_host);
+
+        let failsafe = |ports: &[FailsafePort], dir: &str| {
+            ports
+                .iter()
+                .map(|p| {
+                    let proto = protocol_name(p.protocol);
+                    NftRule::new(
+                        format!("meta l4proto {proto} th dport {} counter accept", p.port),
+                        &format!("failsafe {dir} {proto}:{}", p.port),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let fin = failsafe(&cfg.failsafe_inbound, "inbound");
+        let fout = failsafe(&cfg.failsafe_outbound, "outbound");
+        self.chain(names::FAILSAFE_IN, None, fin);
+        self.chain(names::FAILSAFE_OUT, None, fout);
+
+        let mut nat = Vec::new();
+        if !self.table.sets[names::MASQ_POOLS_SET].elements.is_empty() {
+            let a = self.addr_keyword();
+            nat.push(NftRule::new(
+                format!(
+                    "{a} saddr @{} {a} daddr != @{} counter masquerade fully-random",
+                    names::MASQ_POOLS_SET,
+                    names::ALL_POOLS_SET
+                ),
+                "nat outgoing: pool with natOutgoing to outside all pools",
+            ));
+        }
+        self.chain(names::NAT_OUTGOING, None, nat);
+
+        for map in [
+            names::FROM_WL_MAP,
+            names::TO_WL_MAP,
+            names::FROM_HEP_MAP,
+            names::TO_HEP_MAP,
+        ] {
+            self.table.maps.insert(map.to_owned(), VerdictMap::default());
+        }
+    }
+
+    fn map_element(&mut self, map: &str, iface: &str, chain: &str) -> Result<(), Error> {
+        let elements = &mut self
+            .table
+            .maps
+            .get_mut(map)
+            .expect("static maps are created first")
+            .elements;
+        if elements
+            .insert(iface.to_owned(), Verdict::Goto(chain.to_owned()))
+            .is_some()
+        {
+            return Err(Error::DuplicateInterface(iface.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn workloads(&mut self) -> Result<(), Error> {
+        for wl in &self.state.workloads {
+            let tw = names::to_workload_chain(&wl.interface);
+            let fw = names::from_workload_chain(&wl.interface);
+            self.map_element(names::TO_WL_MAP, &wl.interface, &tw)?;
+            self.map_element(names::FROM_WL_MAP, &wl.interface, &fw)?;
+            let who = format!("workload {}", wl.interface);
+            let rules = self.endpoint_rules(&who, &wl.ingress, Direction::Ingress, None)?;
+            self.chain(&tw, None, rules);
+            let rules = self.endpoint_rules(&who, &wl.egress, Direction::Egress, None)?;
+            self.chain(&fw, None, rules);
+        }
+        Ok(())
+    }
+
+    fn host_endpoints(&mut self) -> Result<(), Error> {
+        for hep in &self.state.host_endpoints {
+            let fh = names::from_host_endpoint_chain(&hep.interface);
+            let th = names::to_host_endpoint_chain(&hep.interface);
+            self.map_element(names::FROM_HEP_MAP, &hep.interface, &fh)?;
+            self.map_element(names::TO_HEP_MAP, &hep.interface, &th)?;
+            let who = format!("host endpoint {}", hep.interface);
+            let failsafe = Some(names::FAILSAFE_IN);
+            let rules = self.endpoint_rules(&who, &hep.ingress, Direction::Ingress, failsafe)?;
+            self.chain(&fh, None, rules);
+            let failsafe = Some(names::FAILSAFE_OUT);
+            let rules = self.endpoint_rules(&who, &hep.egress, Direction::Egress, failsafe)?;
+            self.chain(&th, None, rules);
+        }
+        Ok(())
+    }
+
+    /// Rules of one endpoint chain; also renders the policy and profile chains it jumps to.
+    fn endpoint_rules(
+        &mut self,
+        who: &str,
+        policy: &EndpointPolicy,
+        dir: Direction,
+        failsafe: Option<&str>,
+    ) -> Result<Vec<NftRule>, Error> {
+        let d = dir.name();
+        let accepted = format!("meta mark & {0} == {0}", mark(ACCEPT_MARK));
+        let not_passed = format!("meta mark & {} == {}", mark(PASS_MARK), mark(0));
+        let mut rules = vec![
+            NftRule::new(
+                "ct state established,related counter accept",
+                &format!("{who} {d}: accept established and related"),
+            ),
+            NftRule::new(
+                "ct state invalid counter drop",
+                &format!("{who} {d}: drop invalid"),
+            ),
+        ];
+        if let Some(chain) = failsafe {
+            rules.push(NftRule::new(
+                format!("jump {chain}"),
+                &format!("{who} {d}: failsafe ports"),
+            ));
+        }
+        rules.push(NftRule::new(
+            format!("meta mark set meta mark & {}", mark(!(ACCEPT_MARK | PASS_MARK))),
+            &format!("{who} {d}: clear accept and pass marks"),
+        ));
+        if failsafe.is_none() && dir == Direction::Egress && self.family == IpVersion::V4 {
+            rules.push(NftRule::new(
+                "meta l4proto udp th dport 4789 counter drop",
+                &format!("{who} {d}: drop VXLAN from workload"),
+            ));
+            rules.push(NftRule::new(
+                "meta l4proto 4 counter drop",
+                &format!("{who} {d}: drop IPIP from workload"),
+            ));
+        }
+        for tier in &policy.tiers {
+            let t = &tier.name;
+            rules.push(NftRule::new(
+                format!("meta mark set meta mark & {}", mark(!PASS_MARK)),
+                &format!("{who} {d}: start of tier {t}"),
+            ));
+            for id in &tier.policies {
+                let chain = self.policy_chain(id, dir)?;
+                rules.push(NftRule::new(
+                    format!("{not_passed} jump {chain}"),
+                    &format!("{who} {d}: tier {t} policy {id}"),
+                ));
+                rules.push(NftRule::new(
+                    format!("{accepted} return"),
+                    &format!("{who} {d}: tier {t} policy {id} accepted"),
+                ));
+            }
+            if tier.default_action == TierDefault::Deny {
+                rules.push(NftRule::new(
+                    format!("{not_passed} counter drop"),
+                    &format!("{who} {d}: end of tier {t}, drop if no policy passed"),
+                ));
+            }
+        }
+        for name in &policy.profiles {
+            let chain = self.profile_chain(name, dir)?;
+            rules.push(NftRule::new(
+                format!("jump {chain}"),
+                &format!("{who} {d}: profile {name}"),
+            ));
+            rules.push(NftRule::new(
+                format!("{accepted} return"),
+                &format!("{who} {d}: profile {name} accepted"),
+            ));
+        }
+        rules.push(NftRule::new(
+            "counter drop",
+            &format!("{who} {d}: drop if no profile matched"),
+        ));
+        Ok(rules)
+    }
+
+    fn policy_chain(&mut self, id: &str, dir: Direction) -> Result<String, Error> {
+        let policy = self
+            .state
+            .policies
+            .get(id)
+            .ok_or_else(|| Error::UnknownPolicy(id.to_owned()))?;
+        let (chain, rules) = match dir {
+            Direction::Ingress => (names::policy_ingress_chain(id), &policy.ingress),
+            Direction::Egress => (names::policy_egress_chain(id), &policy.egress),
+        };
+        if !self.table.chains.contains_key(&chain) {
+            let why = format!("tier {} policy {id} {}", policy.tier, dir.name());
+            let body = self.rule_chain(&why, rules, dir, true)?;
+            self.chain(&chain, None, body);
+        }
+        Ok(chain)
+    }
+
+    fn profile_chain(&mut self, name: &str, dir: Direction) -> Result<String, Error> {
+        let profile = self
+            .state
+            .profiles
+            .get(name)
+            .ok_or_else(|| Error::UnknownProfile(name.to_owned()))?;
+        let (chain, rules) = match dir {
+            Direction::Ingress => (names::profile_ingress_chain(name), &profile.ingress),
+            Direction::Egress => (names::profile_egress_chain(name), &profile.egress),
+        };
+        if !self.table.chains.contains_key(&chain) {
+            let why = format!("profile {name} {}", dir.name());
+            let body = self.rule_chain(&why, rules, dir, false)?;
+            self.chain(&chain, None, body);
+        }
+        Ok(chain)
+    }
+
+    /// The rules of a policy or profile chain. `pass_allowed` is false for profiles, where
+    /// Pass behaves as "no match" and so renders nothing.
+    fn rule_chain(
+        &self,
+        why: &str,
+        rules: &[Rule],
+        dir: Direction,
+        pass_allowed: bool,
+    ) -> Result<Vec<NftRule>, Error> {
+        let mut out = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            if rule.action == Action::Pass && !pass_allowed {
+                continue;
+            }
+            let context = || format!("{why} rule {index}");
+            let Some(matches) = self.rule_match(rule).map_err(|reason| Error::InvalidRule {
+                context: context(),
+                reason,
+            })?
+            else {
+                continue;
+            };
+            let action = match rule.action {
+                Action::Allow => format!("counter meta mark set meta mark | {} return", mark(ACCEPT_MARK)),
+                Action::Pass => format!("counter meta mark set meta mark | {} return", mark(PASS_MARK)),
+                Action::Deny => "counter drop".to_owned(),
+                Action::Log => {
+                    let cfg = &self.state.config;
+                    let group = match dir {
+                        Direction::Ingress => cfg.log_group,
+                        Direction::Egress => cfg.log_group.wrapping_add(1),
+                    };
+                    format!("log prefix \"{}: \" group {group}", cfg.log_prefix)
+                }
+            };
+            let body = if matches.is_empty() {
+                action
+            } else {
+                format!("{} {action}", matches.join(" "))
+            };
+            out.push(NftRule::new(body, &context()));
+        }
+        if out.is_empty() {
+            out.push(NftRule::new("counter", &format!("{why}: no rules")));
+        }
+        Ok(out)
+    }
+
+    /// The match part of a rule, `None` when the rule cannot match in this IP version.
+    fn rule_match(&self, rule: &Rule) -> Result<Option<Vec<String>>, String> {
+        if rule.ip_version.is_some_and(|v| v != self.family) {
+            return Ok(None);
+        }
+        let mut parts = Vec::new();
+        if let Some(p) = rule.protocol {
+            if !self.protocol_in_family(p) {
+                return Ok(None);
+            }
+            parts.push(format!("meta l4proto {}", protocol_name(p)));
+        }
+        if let Some(p) = rule.not_protocol {
+            if self.protocol_in_family(p) {
+                parts.push(format!("meta l4proto != {}", protocol_name(p)));
+            }
+        }
+        let has_ports = |m: &EndpointMatch| !m.ports.is_empty() || !m.not_ports.is_empty();
+        if has_ports(&rule.source) || has_ports(&rule.destination) {
+            match rule.protocol {
+                Some(Protocol::Tcp | Protocol::Udp | Protocol::Sctp | Protocol::UdpLite) => {}
+                _ => return Err("ports need protocol tcp, udp, sctp or udplite".to_owned()),
+            }
+        }
+        for (side, m) in [("saddr", &rule.source), ("daddr", &rule.destination)] {
+            if !self.address_match(side, m, &mut parts)? {
+                return Ok(None);
+            }
+        }
+        for (side, m) in [("sport", &rule.source), ("dport", &rule.destination)] {
+            if !m.ports.is_empty() {
+                parts.push(format!("th {side} {}", port_list(&m.ports)));
+            }
+            if !m.not_ports.is_empty() {
+                parts.push(format!("th {side} != {}", port_list(&m.not_ports)));
+            }
+        }
+        if rule.icmp.is_some() || rule.not_icmp.is_some() {
+            let icmp = match (rule.protocol, self.family) {
+                (Some(Protocol::Icmp), IpVersion::V4) => "icmp",
+                (Some(Protocol::IcmpV6), IpVersion::V6) => "icmpv6",
+                _ => return Err("icmp type/code needs protocol icmp or icmpv6".to_owned()),
+            };
+            if let Some(IcmpMatch { icmp_type, code }) = rule.icmp {
+                parts.push(format!("{icmp} type {icmp_type}"));
+                if let Some(code) = code {
+                    parts.push(format!("{icmp} code {code}"));
+                }
+            }
+            if let Some(IcmpMatch { icmp_type, code }) = rule.not_icmp {
+                match code {
+                    None => parts.push(format!("{icmp} type != {icmp_type}")),
+                    Some(code) => parts.push(format!(
+                        "{icmp} type . {icmp} code != {{ {icmp_type} . {code} }}"
+                    )),
+                }
+            }
+        }
+        Ok(Some(parts))
+    }
+
+    /// Pushes the address matches of one side; false when the side cannot match here.
+    fn address_match(
+        &self,
+        side: &str,
+        m: &EndpointMatch,
+        parts: &mut Vec<String>,
+    ) -> Result<bool, String> {
+        let a = self.addr_keyword();
+        let nets = self.of_family(&m.nets);
+        if !m.nets.is_empty() && nets.is_empty() {
+            return Ok(false);
+        }
+        if !nets.is_empty() {
+            parts.push(format!("{a} {side} {}", net_list(&nets)));
+        }
+        let not_nets = self.of_family(&m.not_nets);
+        if !not_nets.is_empty() {
+            parts.push(format!("{a} {side} != {}", net_list(&not_nets)));
+        }
+        let known = |id: &String| {
+            if self.state.ip_sets.contains_key(id) {
+                Ok(names::selector_set(id))
+            } else {
+                Err(format!("unknown selector set {id}"))
+            }
+        };
+        if let Some(id) = &m.selector_set {
+            parts.push(format!("{a} {side} @{}", known(id)?));
+        }
+        for id in &m.not_selector_sets {
+            parts.push(format!("{a} {side} != @{}", known(id)?));
+        }
+        Ok(true)
+    }
+
+    fn protocol_in_family(&self, p: Protocol) -> bool {
+        !matches!(
+            (p, self.family),
+            (Protocol::Icmp, IpVersion::V6) | (Protocol::IcmpV6, IpVersion::V4)
+        )
+    }
+}
+
+fn protocol_name(p: Protocol) -> String {
+    match p {
+        Protocol::Tcp => "tcp".to_owned(),
+        Protocol::Udp => "udp".to_owned(),
+        Protocol::Icmp => "icmp".to_owned(),
+        Protocol::IcmpV6 => "ipv6-icmp".to_owned(),
+        Protocol::Sctp => "sctp".to_owned(),
+        Protocol::UdpLite => "udplite".to_owned(),
+        Protocol::Number(n) => n.to_string(),
+    }
+}
+
+fn net_list(nets: &[IpNet]) -> String {
+    match nets {
+        [one] => one.to_string(),
+        many => format!(
+            "{{ {} }}",
+            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn port_list(ports: &[PortRange]) -> String {
+    let text = |p: &PortRange| {
+        if p.first == p.last {
+            p.first.to_string()
+        } else {
+            format!("{}-{}", p.first, p.last)
+        }
+    };
+    match ports {
+        [one] => text(one),
+        many => {
+            // Sorted and merged so nft never sees overlapping intervals.
+            let mut sorted: Vec<PortRange> = many.to_vec();
+            sorted.sort();
+            let mut merged: Vec<PortRange> = Vec::new();
+            for p in sorted {
+                match merged.last_mut() {
+                    Some(last) if u32::from(p.first) <= u32::from(last.last) + 1 => {
+                        last.last = last.last.max(p.last);
+                    }
+                    _ => merged.push(p),
+                }
+            }
+            match merged.as_slice() {
+                [one] => text(one),
+                many => format!("{{ {} }}", many.iter().map(text).collect::<Vec<_>>().join(", ")),
+            }
+        }
+    }
+}
