@@ -296,12 +296,14 @@ fn ibgp_ipv4_with_bird_and_md5() {
     let mut lab = Lab::new();
     lab.start_bird(
         "protocol bgp peer1 { local 10.255.0.2 as 65001; neighbor 10.255.0.1 as 65001; direct;\n\
-           password \"s3cret-md5\";\n\
+           password \"s3cret-md5\"; connect delay time 1;\n\
            ipv4 { gateway direct; import all; export where source = RTS_STATIC; }; }",
     );
     let mut peer = PeerConfig::new(ip("10.255.0.2"), 65001);
     peer.families = vec![Family::Ipv4Unicast];
     peer.password = Some("s3cret-md5".into());
+    // BIRD connects to us: exercises accepting and the listener's MD5 key.
+    peer.passive = true;
     exchange(
         lab,
         65001,
@@ -320,14 +322,17 @@ fn ibgp_ipv4_with_bird_and_md5() {
 }
 
 #[test]
-fn ebgp_ipv6_with_bird() {
+fn ebgp_ipv6_with_bird_and_md5() {
     let mut lab = Lab::new();
     lab.start_bird(
         "protocol bgp peer1 { local fd00:255::2 as 65002; neighbor fd00:255::1 as 65001;\n\
+           password \"v6-key\";\n\
            ipv6 { import all; export where source = RTS_STATIC; }; }",
     );
     let mut peer = PeerConfig::new(ip("fd00:255::2"), 65002);
     peer.families = vec![Family::Ipv6Unicast];
+    // We connect first (BIRD waits 5 s): exercises MD5 on an outgoing IPv6 socket.
+    peer.password = Some("v6-key".into());
     exchange(
         lab,
         65001,
@@ -461,6 +466,73 @@ fn ours_to_ours_collision_and_graceful_restart() {
             tokio::task::spawn_blocking(move || b2.join().unwrap())
                 .await
                 .unwrap();
+        })
+    });
+}
+
+/// Changing filters at run time: a new export filter withdraws from BIRD at
+/// once; a new import filter is applied to routes BIRD re-sends after our
+/// ROUTE-REFRESH.
+#[test]
+fn filters_changed_at_run_time_with_bird() {
+    let mut lab = Lab::new();
+    lab.start_bird(
+        "protocol bgp peer1 { local 10.255.0.2 as 65002; neighbor 10.255.0.1 as 65001;\n\
+           ipv4 { import all; export where source = RTS_STATIC; }; }",
+    );
+    let lab = std::sync::Arc::new(lab);
+    let l2 = lab.clone();
+    lab.in_ours(move || {
+        Box::pin(async move {
+            let lab = l2;
+            let config = SpeakerConfig::new(65001, "10.255.0.1".parse().unwrap());
+            let (speaker, mut best) = Speaker::start(config, Filters::default()).await.unwrap();
+            let mut peer = PeerConfig::new(ip("10.255.0.2"), 65002);
+            peer.families = vec![Family::Ipv4Unicast];
+            speaker.add_peer(peer).await.unwrap();
+            let ours = vec![net("10.100.7.0/24"), net("10.100.8.0/24")];
+            speaker.announce(ours, PathAttributes::default()).unwrap();
+            let mut table = HashMap::new();
+            eventually("BIRD's routes", || {
+                drain(&mut best, &mut table);
+                table.contains_key(&net("10.200.1.0/24"))
+                    && table.contains_key(&net("10.200.2.0/24"))
+            })
+            .await;
+            eventually("our routes in BIRD", || bird_has(&lab, "10.100.8.0/24")).await;
+
+            let reject = |net: IpNet| -> bgp::rib::Filter {
+                Box::new(move |_, p, _| {
+                    if *p == net {
+                        bgp::rib::Verdict::Reject
+                    } else {
+                        bgp::rib::Verdict::Accept
+                    }
+                })
+            };
+            speaker
+                .set_filters(Filters {
+                    import: Some(reject(net("10.200.2.0/24"))),
+                    export: Some(reject(net("10.100.8.0/24"))),
+                })
+                .unwrap();
+            eventually("export filter withdrew 10.100.8.0/24", || {
+                !lab.birdc("show route").contains("10.100.8.0/24")
+            })
+            .await;
+            assert!(bird_has(&lab, "10.100.7.0/24"));
+            eventually("import filter dropped 10.200.2.0/24 after refresh", || {
+                drain(&mut best, &mut table);
+                !table.contains_key(&net("10.200.2.0/24"))
+            })
+            .await;
+            assert!(table.contains_key(&net("10.200.1.0/24")));
+            let status = speaker.peers().await.unwrap();
+            assert_eq!(
+                (status[0].received, status[0].accepted),
+                (2, 1),
+                "{status:?}"
+            );
         })
     });
 }

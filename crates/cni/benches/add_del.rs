@@ -33,7 +33,8 @@ fn ms(d: Duration) -> f64 {
 fn measure(node: &Node, binary: &Path, conf: &Value, tag: &str) -> Figures {
     let pods: Vec<Netns> = (0..N).map(|_| Netns::new(tag)).collect();
     let inv = |i: usize, cmd: &'static str| {
-        Invocation::new(cmd, &format!("{tag}{i:04}"), &pods[i].path()).k8s("bench", &format!("{tag}-{i}"))
+        Invocation::new(cmd, &format!("{tag}{i:04}"), &pods[i].path())
+            .k8s("bench", &format!("{tag}-{i}"))
     };
     let mut add = Vec::with_capacity(N);
     for i in 0..N {
@@ -70,12 +71,26 @@ fn main() {
     let theirs = measure(&node, Path::new("/usr/lib/cni/ptp"), &ptp_conf, "ptp");
 
     println!("{N} sequential operations each (ms)");
-    println!("{:<8} {:>10} {:>10} {:>14} {:>14} {:>10} {:>10}", "op", "ours p50", "ours p99", "ptp+hl p50", "ptp+hl p99", "ratio p50", "ratio p99");
-    for (op, a, b) in [("ADD", &ours.add, &theirs.add), ("DEL", &ours.del, &theirs.del)] {
-        let (a50, a99, b50, b99) = (percentile(a, 50.0), percentile(a, 99.0), percentile(b, 50.0), percentile(b, 99.0));
+    println!(
+        "{:<8} {:>10} {:>10} {:>14} {:>14} {:>10} {:>10}",
+        "op", "ours p50", "ours p99", "ptp+hl p50", "ptp+hl p99", "ratio p50", "ratio p99"
+    );
+    for (op, a, b) in [
+        ("ADD", &ours.add, &theirs.add),
+        ("DEL", &ours.del, &theirs.del),
+    ] {
+        let (a50, a99, b50, b99) = (
+            percentile(a, 50.0),
+            percentile(a, 99.0),
+            percentile(b, 50.0),
+            percentile(b, 99.0),
+        );
         println!(
             "{op:<8} {:>10.2} {:>10.2} {:>14.2} {:>14.2} {:>10.2} {:>10.2}",
-            ms(a50), ms(a99), ms(b50), ms(b99),
+            ms(a50),
+            ms(a99),
+            ms(b50),
+            ms(b99),
             a50.as_secs_f64() / b50.as_secs_f64(),
             a99.as_secs_f64() / b99.as_secs_f64()
         );

@@ -112,7 +112,11 @@ impl Ctx<'_> {
                     msg: "IPAM plugin returned no result".into(),
                 })?;
                 let result = CniResult::from_json(&out)?;
-                let ips: Vec<IpNet> = result.ips.iter().map(|i| host_net(i.address.addr())).collect();
+                let ips: Vec<IpNet> = result
+                    .ips
+                    .iter()
+                    .map(|i| host_net(i.address.addr()))
+                    .collect();
                 (ips, result.dns, true)
             }
         };
@@ -146,7 +150,8 @@ impl Ctx<'_> {
             Err(e) => {
                 req.log.warn(&format!("ADD failed, undoing: {e}"));
                 if let Err(undo) = dataplane::delete_link(&host, &self.host_veth).await {
-                    req.log.warn(&format!("removing {}: {undo}", self.host_veth));
+                    req.log
+                        .warn(&format!("removing {}: {undo}", self.host_veth));
                 }
                 if allocated {
                     if let Err(undo) = self.ipam("DEL") {

@@ -23,7 +23,11 @@ pub async fn handle(req: Request) -> Result<Option<CniResult>> {
     let id = WorkloadId::from_env(&req.env, &node);
     let handle_id = names::ipam_handle(&req.conf.name, &req.env.container_id);
     let ipam = Ipam::new(connect::store(&req.conf).await?);
-    let lock_path = req.conf.ipam_lock_file.as_deref().unwrap_or(DEFAULT_LOCK_FILE);
+    let lock_path = req
+        .conf
+        .ipam_lock_file
+        .as_deref()
+        .unwrap_or(DEFAULT_LOCK_FILE);
     let _lock = lock::acquire(lock_path)?;
     match req.action {
         Action::Add => add(&req, &ipam, &id, &handle_id).await.map(Some),
@@ -40,7 +44,7 @@ pub async fn handle(req: Request) -> Result<Option<CniResult>> {
             Ok(None)
         }
         Action::Check => {
-            let held = ipam.ips_by_handle(&handle_id).await?;
+            let held = held_by(&ipam, &handle_id).await?;
             let prev = prev_result(&req)?;
             for ip in &prev.ips {
                 if !held.contains(&ip.address.addr()) {
@@ -65,10 +69,20 @@ pub fn prev_result(req: &Request) -> Result<CniResult> {
     CniResult::from_json(prev)
 }
 
+/// The addresses `handle` holds; none when the handle does not exist.
+async fn held_by(ipam: &Ipam, handle: &str) -> Result<Vec<IpAddr>> {
+    match ipam.ips_by_handle(handle).await {
+        Ok(ips) => Ok(ips),
+        Err(ipam::Error::HandleNotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn add(req: &Request, ipam: &Ipam, id: &WorkloadId, handle: &str) -> Result<CniResult> {
-    let held = ipam.ips_by_handle(handle).await?;
+    let held = held_by(ipam, handle).await?;
     let ips: Vec<IpAddr> = if !held.is_empty() {
-        req.log.info(&format!("handle {handle} already holds {held:?}"));
+        req.log
+            .info(&format!("handle {handle} already holds {held:?}"));
         held
     } else {
         let mut attrs = BTreeMap::from([
@@ -98,7 +112,8 @@ async fn add(req: &Request, ipam: &Ipam, id: &WorkloadId, handle: &str) -> Resul
             assign_explicit(ipam, &requested, handle, &id.node, attrs).await?
         }
     };
-    req.log.info(&format!("assigned {ips:?} to handle {handle}"));
+    req.log
+        .info(&format!("assigned {ips:?} to handle {handle}"));
     Ok(CniResult {
         ips: ips
             .into_iter()

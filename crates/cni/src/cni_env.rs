@@ -86,7 +86,12 @@ impl CniEnv {
             _ => var("CNI_NETNS"),
         };
         let path = var("CNI_PATH")
-            .map(|p| p.split(':').filter(|d| !d.is_empty()).map(PathBuf::from).collect())
+            .map(|p| {
+                p.split(':')
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
             .unwrap_or_default();
         let args = CniArgs::parse(&var("CNI_ARGS").unwrap_or_default())?;
         Ok(CniEnv {
@@ -131,7 +136,10 @@ mod tests {
             ("CNI_CONTAINERID", "c1"),
             ("CNI_IFNAME", "eth0"),
             ("CNI_PATH", "/a:/b"),
-            ("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=p1;IP=10.0.0.5"),
+            (
+                "CNI_ARGS",
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=p1;IP=10.0.0.5",
+            ),
         ])
         .unwrap();
         assert_eq!(ok.netns, None);
@@ -142,7 +150,10 @@ mod tests {
 
     #[test]
     fn version_needs_nothing_and_bad_commands_fail() {
-        assert_eq!(env(&[("CNI_COMMAND", "VERSION")]).unwrap().command, Command::Version);
+        assert_eq!(
+            env(&[("CNI_COMMAND", "VERSION")]).unwrap().command,
+            Command::Version
+        );
         assert_eq!(env(&[]).unwrap_err().code(), 4);
         assert_eq!(env(&[("CNI_COMMAND", "FROB")]).unwrap_err().code(), 4);
         assert_eq!(CniArgs::parse("novalue").unwrap_err().code(), 4);

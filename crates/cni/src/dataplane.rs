@@ -116,7 +116,10 @@ pub async fn attach(host: &Handle, ns: File, spec: &VethSpec) -> Result<String> 
             Some(EEXIST) => format!("an interface named {} already exists", spec.ifname),
             _ => e.to_string(),
         };
-        Error::netlink(format!("creating veth {} <-> {}", spec.host_name, spec.ifname), why)
+        Error::netlink(
+            format!("creating veth {} <-> {}", spec.host_name, spec.ifname),
+            why,
+        )
     })?;
     let link = find_link(host, &spec.host_name)
         .await?
@@ -130,7 +133,9 @@ pub async fn attach(host: &Handle, ns: File, spec: &VethSpec) -> Result<String> 
         .map_err(|e| Error::netlink(format!("bringing up {}", spec.host_name), e))?;
 
     let container = spec.clone();
-    let mac = netns::run_in(ns, move |h| async move { configure_container(&h, &container).await })?;
+    let mac = netns::run_in(ns, move |h| async move {
+        configure_container(&h, &container).await
+    })?;
 
     for ip in &spec.ips {
         add_host_route(host, index, &spec.host_name, *ip).await?;
@@ -193,11 +198,13 @@ async fn configure_container(h: &Handle, spec: &VethSpec) -> Result<String> {
             .destination_prefix(GATEWAY_V4, 32)
             .output_interface(index)
             .scope(RouteScope::Link)
+            .protocol(RouteProtocol::Boot)
             .build();
         add_route(h, gw, &format!("{GATEWAY_V4} dev {ifname}")).await?;
         let default = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(GATEWAY_V4)
             .output_interface(index)
+            .protocol(RouteProtocol::Boot)
             .build();
         add_route(h, default, &format!("default via {GATEWAY_V4}")).await?;
     }
@@ -205,6 +212,7 @@ async fn configure_container(h: &Handle, spec: &VethSpec) -> Result<String> {
         let default = RouteMessageBuilder::<Ipv6Addr>::new()
             .gateway(GATEWAY_V6)
             .output_interface(index)
+            .protocol(RouteProtocol::Boot)
             .build();
         add_route(h, default, &format!("default via {GATEWAY_V6}")).await?;
     }
@@ -243,7 +251,10 @@ async fn add_host_route(h: &Handle, index: u32, name: &str, ip: IpNet) -> Result
                 format!("route conflict: a route to {ip} already exists via another interface"),
             )),
         },
-        Err(e) => Err(Error::netlink(format!("adding host route {ip} dev {name}"), e)),
+        Err(e) => Err(Error::netlink(
+            format!("adding host route {ip} dev {name}"),
+            e,
+        )),
     }
 }
 
@@ -284,7 +295,10 @@ pub async fn verify(host: &Handle, ns: File, spec: &VethSpec) -> Result<()> {
         .await?
         .ok_or_else(|| fail(format!("host interface {} does not exist", spec.host_name)))?;
     if mac_of(&link).as_deref() != Some(&format_mac(&HOST_MAC)) {
-        return Err(fail(format!("{} does not have MAC ee:ee:ee:ee:ee:ee", spec.host_name)));
+        return Err(fail(format!(
+            "{} does not have MAC ee:ee:ee:ee:ee:ee",
+            spec.host_name
+        )));
     }
     for ip in &spec.ips {
         if route_oif(host, *ip).await? != Some(link.header.index) {

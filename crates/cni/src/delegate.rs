@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 /// Finds `plugin` in the `CNI_PATH` directories.
 pub fn find(plugin: &str, path: &[PathBuf]) -> Result<PathBuf> {
     if plugin.is_empty() || plugin.contains('/') {
-        return Err(Error::Config(format!("invalid IPAM plugin type {plugin:?}")));
+        return Err(Error::Config(format!(
+            "invalid IPAM plugin type {plugin:?}"
+        )));
     }
     path.iter()
         .map(|dir| dir.join(plugin))
@@ -50,11 +52,13 @@ pub fn run(binary: &Path, command: &str, stdin: &[u8]) -> Result<Option<Value>> 
     let parsed: Option<Value> = if out.stdout.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(serde_json::from_slice(&out.stdout).map_err(|e| Error::Delegate {
-            plugin: name.clone(),
-            code: 999,
-            msg: format!("unparseable output: {e}"),
-        })?)
+        Some(
+            serde_json::from_slice(&out.stdout).map_err(|e| Error::Delegate {
+                plugin: name.clone(),
+                code: 999,
+                msg: format!("unparseable output: {e}"),
+            })?,
+        )
     };
     if out.status.success() {
         return Ok(parsed);

@@ -36,7 +36,11 @@ pub enum Error {
     Ipam(#[from] ipam::Error),
     /// A delegated plugin (the IPAM plugin) failed; its code and message are passed on.
     #[error("{plugin}: {msg}")]
-    Delegate { plugin: String, code: u32, msg: String },
+    Delegate {
+        plugin: String,
+        code: u32,
+        msg: String,
+    },
 }
 
 impl Error {

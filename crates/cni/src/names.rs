@@ -66,7 +66,9 @@ impl WorkloadId {
 
     /// The legacy handle (`<namespace>.<pod>`) Calico also releases on DEL, for k8s.
     pub fn legacy_handle(&self) -> Option<String> {
-        self.pod.as_ref().map(|pod| format!("{}.{pod}", self.namespace))
+        self.pod
+            .as_ref()
+            .map(|pod| format!("{}.{pod}", self.namespace))
     }
 }
 

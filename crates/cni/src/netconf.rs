@@ -107,10 +107,14 @@ impl NetConf {
         let conf: NetConf =
             serde_json::from_slice(stdin).map_err(|e| Error::Decode(e.to_string()))?;
         if conf.name.is_empty() {
-            return Err(Error::Config("network configuration has no \"name\"".into()));
+            return Err(Error::Config(
+                "network configuration has no \"name\"".into(),
+            ));
         }
         if conf.plugin_type.is_empty() {
-            return Err(Error::Config("network configuration has no \"type\"".into()));
+            return Err(Error::Config(
+                "network configuration has no \"type\"".into(),
+            ));
         }
         Ok(conf)
     }
@@ -246,18 +250,22 @@ mod tests {
     fn malformed_and_incomplete_configs() {
         assert_eq!(NetConf::parse(b"{not json").unwrap_err().code(), 6);
         assert_eq!(NetConf::parse(br#"{"name": 5}"#).unwrap_err().code(), 6);
-        assert_eq!(NetConf::parse(br#"{"type": "calico"}"#).unwrap_err().code(), 7);
-        let c = NetConf::parse(br#"{"name":"n","type":"calico","ipam":{"assign_ipv4":"no"}}"#)
-            .unwrap();
+        assert_eq!(
+            NetConf::parse(br#"{"type": "calico"}"#).unwrap_err().code(),
+            7
+        );
+        let c =
+            NetConf::parse(br#"{"name":"n","type":"calico","ipam":{"assign_ipv4":"no"}}"#).unwrap();
         assert_eq!(c.families().unwrap_err().code(), 7);
     }
 
     #[test]
     fn netconf_datastore_settings_override_environment() {
         let c = NetConf::parse(CONF.as_bytes()).unwrap();
-        let env: HashMap<&str, &str> =
-            HashMap::from([("ETCD_ENDPOINTS", "http://10.0.0.1:2379")]);
-        let cfg = c.datastore_config(|n| env.get(n).map(|v| v.to_string())).unwrap();
+        let env: HashMap<&str, &str> = HashMap::from([("ETCD_ENDPOINTS", "http://10.0.0.1:2379")]);
+        let cfg = c
+            .datastore_config(|n| env.get(n).map(|v| v.to_string()))
+            .unwrap();
         let DatastoreConfig::Etcd(etcd) = cfg else {
             panic!("expected etcd")
         };

@@ -86,7 +86,11 @@ impl CniResult {
             .map(|ip| {
                 let mut o = Map::new();
                 if with_version {
-                    let v = if ip.address.addr().is_ipv4() { "4" } else { "6" };
+                    let v = if ip.address.addr().is_ipv4() {
+                        "4"
+                    } else {
+                        "6"
+                    };
                     o.insert("version".into(), json!(v));
                 }
                 o.insert("address".into(), json!(ip.address.to_string()));
@@ -151,7 +155,9 @@ impl CniResult {
                     .ok_or_else(|| Error::Decode("result ip without address".into()))?;
                 result.ips.push(IpConfig {
                     address: parse_net(&address)?,
-                    gateway: str_field(ip, "gateway")?.map(|g| parse_ip(&g)).transpose()?,
+                    gateway: str_field(ip, "gateway")?
+                        .map(|g| parse_ip(&g))
+                        .transpose()?,
                     interface: ip
                         .get("interface")
                         .and_then(Value::as_u64)

@@ -47,7 +47,10 @@ impl SpecVersion {
     /// Checks we can answer in this version.
     pub fn require_supported(text: &str) -> Result<Self> {
         let v = Self::parse(text)?;
-        if SUPPORTED.iter().any(|s| Self::parse(s).ok().as_ref() == Some(&v)) {
+        if SUPPORTED
+            .iter()
+            .any(|s| Self::parse(s).ok().as_ref() == Some(&v))
+        {
             Ok(v)
         } else {
             Err(Error::IncompatibleVersion(format!(

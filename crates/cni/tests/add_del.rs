@@ -17,7 +17,10 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
 
     let result = node.calico(&add, &conf).expect_ok();
     assert_eq!(result["cniVersion"], "1.0.0");
-    let host_if = result["interfaces"][0]["name"].as_str().unwrap().to_string();
+    let host_if = result["interfaces"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // printf ns1.web-0 | sha1sum
     let digest = run("sh", &["-c", "printf ns1.web-0 | sha1sum"]);
     assert_eq!(host_if, format!("cali{}", &digest[..11]));
@@ -35,8 +38,14 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
     assert!(addrs.contains(&format!("inet {ip}/32")), "{addrs}");
     assert!(pod.ip(&["link", "show", "eth0"]).contains("mtu 1400"));
     let routes = pod.ip(&["-4", "route", "show"]);
-    assert!(routes.contains("default via 169.254.1.1 dev eth0"), "{routes}");
-    assert!(routes.contains("169.254.1.1 dev eth0 scope link"), "{routes}");
+    assert!(
+        routes.contains("default via 169.254.1.1 dev eth0"),
+        "{routes}"
+    );
+    assert!(
+        routes.contains("169.254.1.1 dev eth0 scope link"),
+        "{routes}"
+    );
     let pod_mac = result["interfaces"][1]["mac"].as_str().unwrap().to_string();
     assert!(pod.ip(&["link", "show", "eth0"]).contains(&pod_mac));
 
@@ -44,7 +53,7 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
     let link = node.host.ip(&["link", "show", &host_if]);
     assert!(link.contains("link/ether ee:ee:ee:ee:ee:ee"), "{link}");
     assert!(link.contains("mtu 1400") && link.contains("UP"), "{link}");
-    let host_routes = node.host.ip(&["route", "show", &format!("{ip}/32")]);
+    let host_routes = node.host.ip(&["-d", "route", "show", &format!("{ip}/32")]);
     assert!(
         host_routes.contains(&format!("{ip} dev {host_if} proto boot scope link")),
         "{host_routes}"
@@ -59,12 +68,17 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
     }
 
     // The workload reaches the host; its gateway is answered by proxy ARP with ee:ee:...
-    assert!(pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]), "ping host");
+    assert!(
+        pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]),
+        "ping host"
+    );
     let neigh = pod.ip(&["neigh", "show", "169.254.1.1"]);
     assert!(neigh.contains("lladdr ee:ee:ee:ee:ee:ee"), "{neigh}");
 
     // Datastore records.
-    let wep = node.wep("ns1", "node--1-k8s-web--0-eth0").expect("endpoint");
+    let wep = node
+        .wep("ns1", "node--1-k8s-web--0-eth0")
+        .expect("endpoint");
     assert_eq!(wep.spec.orchestrator, "k8s");
     assert_eq!(wep.spec.pod, "web-0");
     assert_eq!(wep.spec.container_id, "c0ffee01");
@@ -87,7 +101,10 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
     let again = node.calico(&add, &conf).expect_ok();
     assert_eq!(result_ip(&again, 0), ip);
     assert_eq!(node.cali_links(), vec![host_if.clone()]);
-    assert!(pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]), "ping after re-ADD");
+    assert!(
+        pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]),
+        "ping after re-ADD"
+    );
     assert_eq!(node.check_report().allocations, 1);
 
     // CHECK with the result as prevResult.
@@ -100,10 +117,17 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
     // DEL removes everything; a second DEL succeeds too.
     let mut del = add.clone();
     del.command = "DEL";
-    assert_eq!(node.calico(&del, &conf).expect_ok(), serde_json::Value::Null);
+    assert_eq!(
+        node.calico(&del, &conf).expect_ok(),
+        serde_json::Value::Null
+    );
     assert!(node.cali_links().is_empty());
     assert!(!pod.has_link("eth0"));
-    assert!(node.host.ip(&["route", "show", &format!("{ip}/32")]).trim().is_empty());
+    assert!(node
+        .host
+        .ip(&["route", "show", &format!("{ip}/32")])
+        .trim()
+        .is_empty());
     assert!(node.wep("ns1", "node--1-k8s-web--0-eth0").is_none());
     assert!(node.allocation(&ip).is_none());
     node.calico(&del, &conf).expect_ok();
@@ -123,16 +147,25 @@ fn two_workloads_reach_each_other_and_the_host() {
     let (a, b) = (Netns::new("a"), Netns::new("b"));
     let conf = node.conf("1.0.0", json!({}));
     let ra = node
-        .calico(&Invocation::new("ADD", "aaaa", &a.path()).k8s("default", "a"), &conf)
+        .calico(
+            &Invocation::new("ADD", "aaaa", &a.path()).k8s("default", "a"),
+            &conf,
+        )
         .expect_ok();
     let rb = node
-        .calico(&Invocation::new("ADD", "bbbb", &b.path()).k8s("default", "b"), &conf)
+        .calico(
+            &Invocation::new("ADD", "bbbb", &b.path()).k8s("default", "b"),
+            &conf,
+        )
         .expect_ok();
     let (ipa, ipb) = (result_ip(&ra, 0), result_ip(&rb, 0));
     assert_ne!(ipa, ipb);
     assert!(a.try_exec(&["ping", "-c", "1", "-W", "2", &ipb]), "a -> b");
     assert!(b.try_exec(&["ping", "-c", "1", "-W", "2", &ipa]), "b -> a");
-    assert!(node.host.try_exec(&["ping", "-c", "1", "-W", "2", &ipa]), "host -> a");
+    assert!(
+        node.host.try_exec(&["ping", "-c", "1", "-W", "2", &ipa]),
+        "host -> a"
+    );
 }
 
 #[test]
@@ -155,16 +188,44 @@ fn dual_stack_add_gives_ipv6_with_link_local_gateway() {
     assert!(addrs.contains(&format!("inet6 {ip6}/128")), "{addrs}");
     assert!(!addrs.contains("tentative"), "{addrs}");
     let routes = pod.ip(&["-6", "route", "show", "default"]);
-    assert!(routes.contains("via fe80::ecee:eeff:feee:eeee dev eth0"), "{routes}");
-    let host_if = result["interfaces"][0]["name"].as_str().unwrap().to_string();
-    assert_eq!(node.host.sysctl(&format!("net/ipv6/conf/{host_if}/accept_ra")), "0");
-    assert_eq!(node.host.sysctl(&format!("net/ipv6/conf/{host_if}/forwarding")), "1");
-    let host_route = node.host.ip(&["-6", "route", "show", &format!("{ip6}/128")]);
-    assert!(host_route.contains(&format!("dev {host_if}")), "{host_route}");
-    assert!(pod.try_exec(&["ping", "-6", "-c", "1", "-W", "3", HOST_V6]), "ping6 host");
-    assert!(pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]), "ping host");
+    assert!(
+        routes.contains("via fe80::ecee:eeff:feee:eeee dev eth0"),
+        "{routes}"
+    );
+    let host_if = result["interfaces"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        node.host
+            .sysctl(&format!("net/ipv6/conf/{host_if}/accept_ra")),
+        "0"
+    );
+    assert_eq!(
+        node.host
+            .sysctl(&format!("net/ipv6/conf/{host_if}/forwarding")),
+        "1"
+    );
+    let host_route = node
+        .host
+        .ip(&["-6", "route", "show", &format!("{ip6}/128")]);
+    assert!(
+        host_route.contains(&format!("dev {host_if}")),
+        "{host_route}"
+    );
+    assert!(
+        pod.try_exec(&["ping", "-6", "-c", "1", "-W", "3", HOST_V6]),
+        "ping6 host"
+    );
+    assert!(
+        pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]),
+        "ping host"
+    );
     let wep = node.wep("ns6", "node--1-k8s-p6-eth0").unwrap();
-    assert_eq!(wep.spec.ip_networks, vec![format!("{ip4}/32"), format!("{ip6}/128")]);
+    assert_eq!(
+        wep.spec.ip_networks,
+        vec![format!("{ip4}/32"), format!("{ip6}/128")]
+    );
 
     let mut del = add.clone();
     del.command = "DEL";
@@ -187,7 +248,9 @@ fn plain_cni_workload_with_labels_and_requested_ip() {
     let result = node.calico(&add, &conf).expect_ok();
     assert_eq!(result_ip(&result, 0), "10.68.0.77");
     assert_eq!(result["interfaces"][0]["name"], "cali0123456789a");
-    let wep = node.wep("default", "node--1-cni-0123456789abcdef-eth0").unwrap();
+    let wep = node
+        .wep("default", "node--1-cni-0123456789abcdef-eth0")
+        .unwrap();
     assert_eq!(wep.spec.orchestrator, "cni");
     assert_eq!(wep.spec.profiles, vec!["net1"]);
     assert_eq!(wep.metadata.labels["app"], "db");
@@ -199,7 +262,9 @@ fn plain_cni_workload_with_labels_and_requested_ip() {
     del.command = "DEL";
     node.calico(&del, &conf).expect_ok();
     assert!(node.allocation("10.68.0.77").is_none());
-    assert!(node.wep("default", "node--1-cni-0123456789abcdef-eth0").is_none());
+    assert!(node
+        .wep("default", "node--1-cni-0123456789abcdef-eth0")
+        .is_none());
 }
 
 #[test]
@@ -209,11 +274,15 @@ fn older_spec_versions_get_their_result_shapes() {
     for (i, version) in ["0.3.1", "0.4.0", "0.2.0"].into_iter().enumerate() {
         let pod = Netns::new("old");
         let conf = node.conf(version, json!({}));
-        let add = Invocation::new("ADD", &format!("old{i}"), &pod.path()).k8s("ns", &format!("p{i}"));
+        let add =
+            Invocation::new("ADD", &format!("old{i}"), &pod.path()).k8s("ns", &format!("p{i}"));
         let result = node.calico(&add, &conf).expect_ok();
         assert_eq!(result["cniVersion"], version);
         if version == "0.2.0" {
-            assert!(result["ip4"]["ip"].as_str().unwrap().ends_with("/32"), "{result}");
+            assert!(
+                result["ip4"]["ip"].as_str().unwrap().ends_with("/32"),
+                "{result}"
+            );
             assert!(result.get("interfaces").is_none());
         } else {
             assert_eq!(result["ips"][0]["version"], "4", "{result}");
@@ -246,9 +315,16 @@ fn version_command_lists_supported_versions() {
         command: "VERSION",
         ..Default::default()
     };
-    for bin in [env!("CARGO_BIN_EXE_calico"), env!("CARGO_BIN_EXE_calico-ipam")] {
+    for bin in [
+        env!("CARGO_BIN_EXE_calico"),
+        env!("CARGO_BIN_EXE_calico-ipam"),
+    ] {
         let out = node
-            .run_plugin(std::path::Path::new(bin), &inv, &json!({"cniVersion": "1.0.0"}))
+            .run_plugin(
+                std::path::Path::new(bin),
+                &inv,
+                &json!({"cniVersion": "1.0.0"}),
+            )
             .expect_ok();
         assert_eq!(out["cniVersion"], "1.0.0");
         let list: Vec<&str> = out["supportedVersions"]

@@ -18,9 +18,17 @@ fn four_by_hundred_concurrent_adds_then_dels() {
     let node = Arc::new(Node::new());
     node.pool("pool1", "10.74.0.0/22", 26);
     let conf = node.conf("1.0.0", json!({}));
-    let pods: Arc<Vec<Netns>> = Arc::new((0..WORKERS * PER_WORKER).map(|_| Netns::new("cc")).collect());
+    let pods: Arc<Vec<Netns>> = Arc::new(
+        (0..WORKERS * PER_WORKER)
+            .map(|_| Netns::new("cc"))
+            .collect(),
+    );
     let inv = |w: usize, i: usize, command: &'static str| {
-        Invocation::new(command, &format!("cc{w}x{i:03}"), &pods[w * PER_WORKER + i].path())
+        Invocation::new(
+            command,
+            &format!("cc{w}x{i:03}"),
+            &pods[w * PER_WORKER + i].path(),
+        )
     };
 
     let ips: Vec<String> = std::thread::scope(|s| {
@@ -34,7 +42,10 @@ fn four_by_hundred_concurrent_adds_then_dels() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let unique: BTreeSet<&String> = ips.iter().collect();
     assert_eq!(ips.len(), WORKERS * PER_WORKER);

@@ -12,7 +12,12 @@ fn malformed_netconf_is_a_decode_error() {
     let pod = Netns::new("bad");
     let inv = Invocation::new("ADD", "bad1", &pod.path());
     let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", &node.host.name, env!("CARGO_BIN_EXE_calico")])
+        .args([
+            "netns",
+            "exec",
+            &node.host.name,
+            env!("CARGO_BIN_EXE_calico"),
+        ])
         .env_clear()
         .envs(inv.env())
         .stdin(std::process::Stdio::piped())
@@ -20,12 +25,20 @@ fn malformed_netconf_is_a_decode_error() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"{\"cniVersion\": \"1.0.0\", ").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"cniVersion\": \"1.0.0\", ")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(err["code"], 6, "{err}");
-    assert!(err["msg"].as_str().unwrap().contains("failed to decode"), "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("failed to decode"),
+        "{err}"
+    );
 
     let conf = json!({"cniVersion": "1.0.0", "name": "n", "type": "calico", "mtu": "big"});
     node.calico(&inv, &conf).expect_err(6);
@@ -89,13 +102,19 @@ fn exhausted_pool_is_a_clear_error_and_leaves_nothing() {
     let conf = node.conf("1.0.0", json!({}));
     let pods: Vec<Netns> = (0..5).map(|_| Netns::new("ex")).collect();
     for (i, pod) in pods.iter().enumerate().take(4) {
-        node.calico(&Invocation::new("ADD", &format!("ex{i}"), &pod.path()), &conf)
-            .expect_ok();
+        node.calico(
+            &Invocation::new("ADD", &format!("ex{i}"), &pod.path()),
+            &conf,
+        )
+        .expect_ok();
     }
     let msg = node
         .calico(&Invocation::new("ADD", "ex4", &pods[4].path()), &conf)
         .expect_err(999);
-    assert!(msg.contains("no addresses available in pools [10.71.0.0/30]"), "{msg}");
+    assert!(
+        msg.contains("no addresses available in pools [10.71.0.0/30]"),
+        "{msg}"
+    );
     assert!(!pods[4].has_link("eth0"));
     assert_eq!(node.cali_links().len(), 4);
     assert!(node.wep("default", "node--1-cni-ex4-eth0").is_none());
@@ -110,7 +129,8 @@ fn half_way_failure_undoes_address_veth_and_endpoint() {
     let conf = node.conf("1.0.0", json!({}));
     // Another interface already routes the address this ADD asks for: the host route step
     // fails after the address was assigned and the veth built.
-    node.host.ip(&["route", "add", "10.72.0.9/32", "dev", UPLINK]);
+    node.host
+        .ip(&["route", "add", "10.72.0.9/32", "dev", UPLINK]);
     let mut add = Invocation::new("ADD", "rb1", &pod.path()).k8s("ns", "rb");
     add.args.push_str(";IP=10.72.0.9");
     let msg = node.calico(&add, &conf).expect_err(999);
@@ -123,7 +143,10 @@ fn half_way_failure_undoes_address_veth_and_endpoint() {
     assert_eq!(report.allocations, 0);
     assert_eq!(report.problems(), 0, "{report:?}");
     // The route that was there before is untouched.
-    assert!(node.host.ip(&["route", "show", "10.72.0.9/32"]).contains(UPLINK));
+    assert!(node
+        .host
+        .ip(&["route", "show", "10.72.0.9/32"])
+        .contains(UPLINK));
 
     // An endpoint that fails validation (a bad label) is undone the same way.
     let bad = node.conf(

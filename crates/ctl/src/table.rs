@@ -198,16 +198,9 @@ fn cell(kind: Kind, heading: &str, r: &Value, ctx: &TableContext) -> String {
         (Kind::IPAMConfiguration, "AUTOALLOCATEBLOCKS") => or(&spec["autoAllocateBlocks"], "true"),
         (Kind::IPAMConfiguration, "MAXBLOCKSPERHOST") => or(&spec["maxBlocksPerHost"], "0"),
         (Kind::BGPConfiguration, "LOGSEVERITY") => text(&spec["logSeverityScreen"]),
-        (Kind::BGPConfiguration, "MESHENABLED") => match &spec["nodeToNodeMeshEnabled"] {
-            Value::Bool(true) => "true".to_string(),
-            _ => "-".to_string(),
-        },
-        (Kind::BGPConfiguration, "ASNUMBER") => match &spec["asNumber"] {
-            Value::Null | Value::Number(_) if spec["asNumber"].as_u64().unwrap_or(0) == 0 => {
-                "-".to_string()
-            }
-            v => text(v),
-        },
+        // Both are optional in the API: set (even to false or 0) prints the value, unset `-`.
+        (Kind::BGPConfiguration, "MESHENABLED") => or(&spec["nodeToNodeMeshEnabled"], "-"),
+        (Kind::BGPConfiguration, "ASNUMBER") => or(&spec["asNumber"], "-"),
         (Kind::BGPPeer, "PEERIP") => text(&spec["peerIP"]),
         (Kind::BGPPeer, "NODE") => {
             let node = text(&spec["node"]);
@@ -231,7 +224,11 @@ fn cell(kind: Kind, heading: &str, r: &Value, ctx: &TableContext) -> String {
         (Kind::Profile, "LABELS") => join(&spec["labelsToApply"]),
         (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, "TIER") => or(&spec["tier"], "default"),
         (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy | Kind::Tier, "ORDER") => {
-            spec["order"].as_f64().map(go_float).unwrap_or_default()
+            // Go prints an unset (nil) order as `<nil>`.
+            spec["order"]
+                .as_f64()
+                .map(go_float)
+                .unwrap_or_else(|| "<nil>".to_string())
         }
         (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, "SELECTOR") => text(&spec["selector"]),
         (Kind::NetworkSet | Kind::GlobalNetworkSet, "NETS") => truncate(join(&spec["nets"]), 80),
@@ -260,7 +257,7 @@ fn cell(kind: Kind, heading: &str, r: &Value, ctx: &TableContext) -> String {
         (Kind::ClusterInformation, "CLUSTERGUID") => text(&spec["clusterGUID"]),
         (Kind::ClusterInformation, "CLUSTERTYPE") => text(&spec["clusterType"]),
         (Kind::ClusterInformation, "CALICOVERSION") => text(&spec["calicoVersion"]),
-        (Kind::ClusterInformation, "DATASTOREREADY") => text(&spec["datastoreReady"]),
+        (Kind::ClusterInformation, "DATASTOREREADY") => or(&spec["datastoreReady"], "<nil>"),
         _ => String::new(),
     }
 }
@@ -364,12 +361,25 @@ mod tests {
         let node = json!({"spec": {"bgp": {"ipv4Address": "10.0.0.5/24"}}});
         assert_eq!(cell(Kind::Node, "ASN", &node, &ctx()), "(64512)");
         let bare = json!({"spec": {}});
+        assert_eq!(
+            cell(Kind::GlobalNetworkPolicy, "ORDER", &bare, &ctx()),
+            "<nil>"
+        );
         assert_eq!(cell(Kind::Node, "ASN", &bare, &ctx()), "");
         assert_eq!(
             cell(Kind::BGPConfiguration, "MESHENABLED", &bare, &ctx()),
             "-"
         );
         assert_eq!(cell(Kind::BGPConfiguration, "ASNUMBER", &bare, &ctx()), "-");
+        let mesh_off = json!({"spec": {"nodeToNodeMeshEnabled": false, "asNumber": 63400}});
+        assert_eq!(
+            cell(Kind::BGPConfiguration, "MESHENABLED", &mesh_off, &ctx()),
+            "false"
+        );
+        assert_eq!(
+            cell(Kind::BGPConfiguration, "ASNUMBER", &mesh_off, &ctx()),
+            "63400"
+        );
         let nets = json!({"spec": {"nets": vec!["10.0.0.0/24"; 10]}});
         let shown = cell(Kind::GlobalNetworkSet, "NETS", &nets, &ctx());
         assert_eq!(shown.len(), 80);

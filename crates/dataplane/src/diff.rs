@@ -198,3 +198,160 @@ fn push_elements(b: &mut Batch, command: &str, elements: &[String]) {
 fn quote(iface: &str) -> String {
     format!("\"{iface}\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        DesiredState, EndpointPolicy, IpVersion, Policy, Profile, Rule, TierPolicies,
+        WorkloadEndpoint,
+    };
+    use crate::render::render;
+    use crate::table::{Set, SetKey};
+
+    fn state(ifaces: &[&str], clients: &[&str]) -> DesiredState {
+        let mut s = DesiredState::default();
+        s.profiles.insert(
+            "open".into(),
+            Profile {
+                ingress: vec![Rule::default()],
+                egress: vec![Rule::default()],
+            },
+        );
+        s.policies.insert("p".into(), Policy::default());
+        s.ip_sets.insert(
+            "clients".into(),
+            clients.iter().map(|c| c.parse().unwrap()).collect(),
+        );
+        for i in ifaces {
+            s.workloads.push(WorkloadEndpoint {
+                interface: (*i).into(),
+                ingress: EndpointPolicy {
+                    tiers: vec![TierPolicies {
+                        name: "default".into(),
+                        policies: vec!["p".into()],
+                        ..Default::default()
+                    }],
+                    profiles: vec!["open".into()],
+                },
+                egress: EndpointPolicy {
+                    tiers: Vec::new(),
+                    profiles: vec!["open".into()],
+                },
+            });
+        }
+        s
+    }
+
+    fn v4(s: &DesiredState) -> Table {
+        render(s, IpVersion::V4).unwrap()
+    }
+
+    #[test]
+    fn identical_tables_need_no_batch() {
+        let t = v4(&state(&["cali1"], &["10.0.0.1/32"]));
+        assert!(diff(&t, &t).is_empty());
+    }
+
+    #[test]
+    fn membership_change_is_element_ops_only() {
+        let old = v4(&state(&["cali1"], &["10.0.0.1/32", "10.0.0.2/32"]));
+        let new = v4(&state(&["cali1"], &["10.0.0.2/32", "10.0.0.3/32"]));
+        let b = diff(&old, &new);
+        assert_eq!(
+            b.text,
+            "add table ip calico\n\
+             delete element ip calico s_clients { 10.0.0.1/32 }\n\
+             add element ip calico s_clients { 10.0.0.3/32 }\n"
+        );
+        assert_eq!(b.rules_written, 0);
+    }
+
+    #[test]
+    fn new_endpoint_adds_chains_before_rules_and_map_elements_last() {
+        let old = v4(&state(&["cali1"], &[]));
+        let new = v4(&state(&["cali1", "cali2"], &[]));
+        let b = diff(&old, &new);
+        let pos = |needle: &str| {
+            b.text
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle} missing from\n{}", b.text))
+        };
+        assert!(pos("add chain ip calico cali-tw-cali2") < pos("add rule ip calico cali-tw-cali2"));
+        assert!(pos("add rule ip calico cali-tw-cali2") < pos("add element ip calico cali-to-wl"));
+        assert!(!b.text.contains("flush"), "no existing chain is touched:\n{}", b.text);
+        assert!(!b.text.contains("cali1"), "{}", b.text);
+    }
+
+    #[test]
+    fn removed_endpoint_drops_map_elements_first_and_chains_last() {
+        let old = v4(&state(&["cali1", "cali2"], &[]));
+        let new = v4(&state(&["cali1"], &[]));
+        let b = diff(&old, &new);
+        let lines: Vec<&str> = b.text.lines().collect();
+        assert_eq!(lines[0], "add table ip calico");
+        assert!(lines[1].starts_with("delete element ip calico cali-from-wl { \"cali2\" }"));
+        assert!(lines[2].starts_with("delete element ip calico cali-to-wl { \"cali2\" }"));
+        assert_eq!(lines[lines.len() - 1], "delete chain ip calico cali-tw-cali2");
+        assert_eq!(lines[lines.len() - 2], "delete chain ip calico cali-fw-cali2");
+        assert_eq!(b.rules_written, 0);
+    }
+
+    #[test]
+    fn unused_policy_chain_is_flushed_then_deleted_after_its_users() {
+        let old = v4(&state(&["cali1"], &[]));
+        let mut s = state(&["cali1"], &[]);
+        s.workloads[0].ingress.tiers.clear();
+        let new = v4(&s);
+        let b = diff(&old, &new);
+        let pos = |needle: &str| b.text.find(needle).unwrap();
+        assert!(pos("flush chain ip calico cali-tw-cali1") < pos("delete chain ip calico cali-pi-p"));
+        assert!(pos("flush chain ip calico cali-pi-p") < pos("delete chain ip calico cali-pi-p"));
+    }
+
+    #[test]
+    fn new_set_comes_before_rules_using_it_and_old_set_goes_last() {
+        let old = v4(&state(&["cali1"], &[]));
+        let mut s = state(&["cali1"], &[]);
+        s.ip_sets.clear();
+        s.ip_sets.insert("web".into(), vec!["10.1.0.0/24".parse().unwrap()]);
+        s.policies.get_mut("p").unwrap().ingress = vec![Rule {
+            source: crate::model::EndpointMatch {
+                selector_set: Some("web".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }];
+        let b = diff(&old, &v4(&s));
+        let pos = |needle: &str| b.text.find(needle).unwrap();
+        assert!(pos("add set ip calico s_web") < pos("@s_web"));
+        assert!(b.text.trim_end().ends_with("delete set ip calico s_clients"));
+    }
+
+    #[test]
+    fn set_type_change_recreates_the_table_atomically() {
+        let new = v4(&state(&["cali1"], &[]));
+        let mut old = new.clone();
+        old.sets.insert(
+            "s_clients".into(),
+            Set {
+                key: SetKey::Unsupported,
+                elements: Default::default(),
+            },
+        );
+        let b = diff(&old, &new);
+        assert!(b.recreates_table);
+        assert!(b.text.starts_with("add table ip calico\ndelete table ip calico\nadd table ip calico\n"));
+        assert_eq!(b.rules_written, new.rule_count());
+    }
+
+    #[test]
+    fn big_membership_changes_are_chunked() {
+        let members: Vec<String> = (0..5000u32)
+            .map(|i| format!("10.{}.{}.{}/32", i >> 16, (i >> 8) & 255, i & 255))
+            .collect();
+        let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+        let b = diff(&v4(&state(&["cali1"], &[])), &v4(&state(&["cali1"], &refs)));
+        assert_eq!(b.commands, 1 + 3);
+    }
+}

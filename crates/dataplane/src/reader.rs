@@ -177,3 +177,50 @@ fn map_element(elem: &Value) -> Option<(String, Verdict)> {
         Some((key, Verdict::Jump(t.get("target")?.as_str()?.to_owned())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured from `nft -j list table ip calico` (nft 1.0.6), trimmed.
+    const LISTING: &str = r#"{"nftables": [
+      {"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+      {"table": {"family": "ip", "name": "calico", "handle": 1}},
+      {"set": {"family": "ip", "name": "s_a", "table": "calico", "type": "ipv4_addr", "handle": 1,
+               "flags": ["interval"], "elem": ["10.0.0.1", {"prefix": {"addr": "10.1.0.0", "len": 16}},
+               {"range": ["10.2.0.1", "10.2.0.5"]}]}},
+      {"set": {"family": "ip", "name": "ports", "table": "calico", "type": "inet_service", "handle": 9}},
+      {"map": {"family": "ip", "name": "m", "table": "calico", "type": "ifname", "handle": 2,
+               "map": "verdict", "elem": [["cali1", {"goto": {"target": "cali-d"}}], ["cali2", {"jump": {"target": "cali-e"}}]]}},
+      {"chain": {"family": "ip", "table": "calico", "name": "filter-FORWARD", "handle": 3,
+                 "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}},
+      {"chain": {"family": "ip", "table": "calico", "name": "nat-POSTROUTING", "handle": 4,
+                 "type": "nat", "hook": "postrouting", "prio": 110, "policy": "drop"}},
+      {"chain": {"family": "ip", "table": "calico", "name": "cali-d", "handle": 6}},
+      {"rule": {"family": "ip", "table": "calico", "chain": "cali-d", "handle": 7, "comment": "abc; why",
+                "expr": [{"vmap": {"key": {"meta": {"key": "iifname"}}, "data": "@m"}}]}},
+      {"rule": {"family": "ip", "table": "calico", "chain": "cali-d", "handle": 8, "expr": [{"accept": null}]}}
+    ]}"#;
+
+    #[test]
+    fn listing_parses_into_the_diffable_shape() {
+        let t = parse_table(LISTING, IpVersion::V4).unwrap();
+        let elems: Vec<&str> = t.sets["s_a"].elements.iter().map(String::as_str).collect();
+        assert_eq!(elems, ["10.0.0.1/32", "10.1.0.0/16", "10.2.0.1-10.2.0.5"]);
+        assert_eq!(t.sets["s_a"].key, SetKey::Ipv4Net);
+        assert_eq!(t.sets["ports"].key, SetKey::Unsupported);
+        assert_eq!(t.maps["m"].elements["cali1"], Verdict::Goto("cali-d".into()));
+        assert_eq!(t.maps["m"].elements["cali2"], Verdict::Jump("cali-e".into()));
+        let fwd = t.chains["filter-FORWARD"].hook.unwrap();
+        assert_eq!((fwd.kind, fwd.hook, fwd.priority), (ChainKind::Filter, Hook::Forward, 0));
+        assert_eq!(t.chains["nat-POSTROUTING"].hook.unwrap().hook, Hook::Unsupported);
+        let comments: Vec<&str> = t.chains["cali-d"].rules.iter().map(|r| r.comment.as_str()).collect();
+        assert_eq!(comments, ["abc; why", ""]);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse_table("{}", IpVersion::V4).is_err());
+        assert!(parse_table("not json", IpVersion::V4).is_err());
+    }
+}

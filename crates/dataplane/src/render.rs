@@ -76,7 +76,7 @@ impl Renderer<'_> {
             .filter(|n| matches!((n, self.family), (IpNet::V4(_), IpVersion::V4) | (IpNet::V6(_), IpVersion::V6)))
             .copied()
             .collect();
-        IpNet::aggregate(&nets)
+        without_contained(nets)
     }
 
     fn add_set(&mut self, name: String, nets: Vec<IpNet>) {
@@ -588,6 +588,23 @@ impl Renderer<'_> {
     }
 }
 
+/// Sorted, deduplicated nets with every net inside another one dropped: nft rejects
+/// overlapping intervals, while adjacent ones are kept apart so that a membership change
+/// stays a one-element change.
+fn without_contained(mut nets: Vec<IpNet>) -> Vec<IpNet> {
+    for n in &mut nets {
+        *n = n.trunc();
+    }
+    nets.sort_by_key(|n| (n.network(), n.prefix_len()));
+    let mut kept: Vec<IpNet> = Vec::with_capacity(nets.len());
+    for n in nets {
+        if !kept.last().is_some_and(|last| last.contains(&n)) {
+            kept.push(n);
+        }
+    }
+    kept
+}
+
 fn protocol_name(p: Protocol) -> String {
     match p {
         Protocol::Tcp => "tcp".to_owned(),
@@ -638,5 +655,93 @@ fn port_list(ports: &[PortRange]) -> String {
                 many => format!("{{ {} }}", many.iter().map(text).collect::<Vec<_>>().join(", ")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn contained_nets_are_dropped_adjacent_ones_kept() {
+        let got = without_contained(nets(&[
+            "10.0.0.3/32",
+            "10.0.0.0/8",
+            "10.0.0.0/24",
+            "11.0.0.1/32",
+            "11.0.0.0/32",
+            "11.0.0.1/32",
+            "10.1.2.3/16",
+        ]));
+        assert_eq!(got, nets(&["10.0.0.0/8", "11.0.0.0/32", "11.0.0.1/32"]));
+    }
+
+    #[test]
+    fn port_lists_are_merged_and_sorted() {
+        let p = |first, last| PortRange { first, last };
+        assert_eq!(port_list(&[p(80, 80)]), "80");
+        assert_eq!(port_list(&[p(90, 99), p(80, 80), p(81, 85), p(95, 120)]), "{ 80-85, 90-120 }");
+        assert_eq!(port_list(&[p(1, 10), p(11, 11)]), "1-11");
+    }
+
+    #[test]
+    fn every_jump_target_and_set_reference_exists() {
+        let input = include_str!("../tests/golden/02-input-tiers-and-rules.json");
+        let state: DesiredState = serde_json::from_str(input).unwrap();
+        for family in [IpVersion::V4, IpVersion::V6] {
+            let t = render(&state, family).unwrap();
+            for chain in t.chains.values() {
+                for rule in &chain.rules {
+                    let words: Vec<&str> = rule.body.split_whitespace().collect();
+                    for w in words.windows(2) {
+                        if w[0] == "jump" || w[0] == "goto" {
+                            assert!(t.chains.contains_key(w[1]), "{}", rule.body);
+                        }
+                    }
+                    for w in &words {
+                        if let Some(set) = w.strip_prefix('@') {
+                            assert!(t.sets.contains_key(set) || t.maps.contains_key(set), "{w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_rules_and_references_are_errors() {
+        let mut state = DesiredState::default();
+        state.workloads.push(crate::model::WorkloadEndpoint {
+            interface: "cali1".into(),
+            ingress: EndpointPolicy {
+                tiers: vec![crate::model::TierPolicies {
+                    name: "t".into(),
+                    policies: vec!["p".into()],
+                    default_action: TierDefault::Deny,
+                }],
+                profiles: Vec::new(),
+            },
+            egress: EndpointPolicy::default(),
+        });
+        assert!(matches!(render(&state, IpVersion::V4), Err(Error::UnknownPolicy(_))));
+        let mut rule = Rule::default();
+        rule.destination.ports = vec![PortRange { first: 1, last: 1 }];
+        state.policies.insert(
+            "p".into(),
+            crate::model::Policy {
+                tier: "t".into(),
+                ingress: vec![rule],
+                egress: Vec::new(),
+            },
+        );
+        let err = render(&state, IpVersion::V4).unwrap_err().to_string();
+        assert_eq!(err, "tier t policy p ingress rule 0: ports need protocol tcp, udp, sctp or udplite");
+        state.workloads.push(state.workloads[0].clone());
+        state.policies.get_mut("p").unwrap().ingress.clear();
+        assert!(matches!(render(&state, IpVersion::V4), Err(Error::DuplicateInterface(_))));
     }
 }

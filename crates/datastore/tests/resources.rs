@@ -389,3 +389,48 @@ async fn pool_cidr_and_block_size_cannot_change() {
     let got = f.client.get(Kind::IPPool, None, "p").await.unwrap();
     assert_eq!(got.to_json()["spec"]["cidr"], "10.6.0.0/16");
 }
+
+#[tokio::test]
+async fn undecodable_stored_values_are_reported_with_their_key() {
+    let f = fixture();
+    let key = "/calico/resources/v3/projectcalico.org/ippools/broken";
+    f.store.create(key, b"{not json").await.unwrap();
+    let err = f
+        .client
+        .get(Kind::IPPool, None, "broken")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("stored value at {key} is not a valid resource")),
+        "{err}"
+    );
+    let wrong_kind =
+        br#"{"apiVersion":"projectcalico.org/v3","kind":"Tier","metadata":{"name":"x"},"spec":{}}"#;
+    f.store
+        .create(
+            "/calico/resources/v3/projectcalico.org/ippools/x",
+            wrong_kind,
+        )
+        .await
+        .unwrap();
+    let err = f.client.get(Kind::IPPool, None, "x").await.unwrap_err();
+    assert!(err.to_string().contains("holds a Tier"), "{err}");
+}
+
+#[tokio::test]
+async fn cluster_scoped_resources_refuse_a_namespace() {
+    let f = fixture();
+    let mut p = pool("p", "10.8.0.0/16");
+    p.metadata_mut().namespace = Some("ns1".into());
+    let err = f.client.create(p).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("metadata.namespace"), "{err}");
+    f.client.create(pool("p", "10.8.0.0/16")).await.unwrap();
+    // Lookups of cluster-scoped kinds ignore a namespace.
+    f.client
+        .get(Kind::IPPool, Some("ignored"), "p")
+        .await
+        .unwrap();
+}

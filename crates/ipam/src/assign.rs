@@ -13,7 +13,7 @@ use crate::cidr::IpVersion;
 use crate::client::{AssignIPArgs, AssignedIps, AutoAssignArgs, Context, Ipam};
 use crate::error::{Error, Result};
 use crate::keys::{affinity_key, affinity_prefix, block_key, parse_affinity_key};
-use crate::pools::{borrow_order, candidate_pools, choose_free_block, Pool};
+use crate::pools::{borrow_order, candidate_pools, choose_free_block, Pool, PoolRequest};
 use crate::records::{AffinityState, BlockAffinity};
 use crate::stored::{self, too_many_retries, Cas, RETRIES};
 
@@ -73,14 +73,18 @@ impl Ipam {
         got: &mut Vec<IpNet>,
     ) -> Result<()> {
         let host = args.hostname.as_str();
-        let pools = candidate_pools(
-            &ctx.pools,
-            requested,
+        if host.is_empty() {
+            return Err(Error::Invalid("auto-assign needs a hostname".to_string()));
+        }
+        let request = PoolRequest {
             version,
+            requested,
             host,
-            &ctx.labels,
-            args.intended_use,
-        )?;
+            node_labels: &ctx.labels,
+            namespace_labels: args.namespace_labels.as_ref(),
+            usage: args.intended_use,
+        };
+        let pools = candidate_pools(&ctx.pools, &request)?;
         self.release_unneeded_affinities(ctx, version, host).await?;
         let owner = Owner {
             handle: args.handle.as_deref(),

@@ -513,6 +513,7 @@ mod tests {
                 block_size: 30,
                 disabled: false,
                 node_selector: selector::parse("all()").unwrap(),
+                namespace_selector: None,
                 allowed_uses: vec![api::AllowedUse::Workload],
                 manual: false,
             }],

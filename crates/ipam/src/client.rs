@@ -33,6 +33,8 @@ pub struct AutoAssignArgs {
     pub ipv4_pools: Vec<String>,
     pub ipv6_pools: Vec<String>,
     pub intended_use: AllowedUse,
+    /// The pod namespace's labels, matched against pools' namespaceSelector (`None` skips it).
+    pub namespace_labels: Option<BTreeMap<String, String>>,
     /// Overrides IPAMConfiguration `maxBlocksPerHost` when non-zero.
     pub max_blocks_per_host: usize,
 }
@@ -48,6 +50,7 @@ impl Default for AutoAssignArgs {
             ipv4_pools: Vec::new(),
             ipv6_pools: Vec::new(),
             intended_use: AllowedUse::Workload,
+            namespace_labels: None,
             max_blocks_per_host: 0,
         }
     }

@@ -31,12 +31,12 @@ pub use cidr::IpVersion;
 pub use client::{AllocationInfo, AssignIPArgs, AssignedIps, AutoAssignArgs, Ipam, IpamConfig};
 pub use error::{Error, Result};
 pub use keys::{affinity_key, block_key, handle_key};
-pub use pools::Pool;
+pub use pools::{candidate_pools, Pool, PoolRequest};
 pub use records::{AffinityState, BlockAffinity, IpamHandle};
 pub use release::ReleaseResult;
 pub use repair::FromReportOutcome;
 pub use show::{
-    format_g5, render_configuration, render_ip_info, render_release_ip, render_usage, usage,
-    Grouping, UsageRow,
+    borrowed, format_g5, render_borrowed, render_configuration, render_ip_info, render_release_ip,
+    render_usage, usage, BorrowedIp, Grouping, UsageRow,
 };
 pub use stored::Versioned;

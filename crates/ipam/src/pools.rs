@@ -21,8 +21,23 @@ pub struct Pool {
     pub block_size: u8,
     pub disabled: bool,
     pub node_selector: Selector,
+    /// `None` when the pool has no namespaceSelector.
+    pub namespace_selector: Option<Selector>,
     pub allowed_uses: Vec<AllowedUse>,
     pub manual: bool,
+}
+
+/// Who asks for addresses, as pool selection needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolRequest<'a> {
+    pub version: IpVersion,
+    /// Pools named by the caller (name or CIDR); empty means "any that fits".
+    pub requested: &'a [String],
+    pub host: &'a str,
+    pub node_labels: &'a BTreeMap<String, String>,
+    /// The pod namespace's labels; `None` (tunnels, non-pod callers) skips namespaceSelector.
+    pub namespace_labels: Option<&'a BTreeMap<String, String>>,
+    pub usage: AllowedUse,
 }
 
 impl Pool {
@@ -38,6 +53,15 @@ impl Pool {
         let node_selector = selector::parse(spec.effective_node_selector()).map_err(|e| {
             Error::Invalid(format!("IPPool {} nodeSelector: {e}", pool.metadata.name))
         })?;
+        let namespace_selector = match spec.namespace_selector.trim() {
+            "" => None,
+            text => Some(selector::parse(text).map_err(|e| {
+                Error::Invalid(format!(
+                    "IPPool {} namespaceSelector: {e}",
+                    pool.metadata.name
+                ))
+            })?),
+        };
         let allowed_uses = if spec.allowed_uses.is_empty() {
             vec![AllowedUse::Workload, AllowedUse::Tunnel]
         } else {
@@ -49,6 +73,7 @@ impl Pool {
             block_size: spec.effective_block_size(),
             disabled: spec.disabled,
             node_selector,
+            namespace_selector,
             allowed_uses,
             manual: spec.assignment_mode == Some(AssignmentMode::Manual),
         })
@@ -59,9 +84,26 @@ impl Pool {
         IpVersion::of_net(&self.cidr)
     }
 
-    /// True when this pool may hand addresses for `usage` to a host with `labels`.
-    pub fn serves(&self, labels: &BTreeMap<String, String>, usage: AllowedUse) -> bool {
-        !self.disabled && self.node_selector.matches(labels) && self.allowed_uses.contains(&usage)
+    /// Why this pool may not serve `req` (`None` when it may).
+    pub fn refusal(&self, req: &PoolRequest) -> Option<String> {
+        if self.version() != req.version {
+            return Some(format!("is not an {} pool", req.version.path()));
+        }
+        if self.disabled {
+            return Some("is disabled".to_string());
+        }
+        if !self.node_selector.matches(req.node_labels) {
+            return Some(format!("does not select node {}", req.host));
+        }
+        if let (Some(sel), Some(labels)) = (&self.namespace_selector, req.namespace_labels) {
+            if !sel.matches(labels) {
+                return Some("does not select the pod's namespace".to_string());
+            }
+        }
+        if !self.allowed_uses.contains(&req.usage) {
+            return Some(format!("does not allow use {:?}", req.usage));
+        }
+        None
     }
 
     /// The block of this pool holding `ip`.
@@ -75,49 +117,30 @@ impl Pool {
     }
 }
 
-/// The pools a request of `version` may use on `host`, in the order to try them.
+/// The pools a request may use, in the order to try them.
 ///
-/// `requested` names pools by name or CIDR (CNI `ipv4_pools`/`ipv6_pools`); each must exist,
-/// be of this family, enabled, select the host and allow the use. With none requested, every
-/// enabled automatic pool of the family that selects the host and allows the use, in CIDR order.
-pub fn candidate_pools(
-    pools: &[Pool],
-    requested: &[String],
-    version: IpVersion,
-    host: &str,
-    labels: &BTreeMap<String, String>,
-    usage: AllowedUse,
-) -> Result<Vec<Pool>> {
+/// Pools named in `req.requested` (CNI `ipv4_pools`/`ipv6_pools`, by name or CIDR) must exist
+/// and fit (family, enabled, node and namespace selectors, allowed use), else the request
+/// fails. With none named: every fitting pool not in Manual assignment mode, in CIDR order.
+pub fn candidate_pools(pools: &[Pool], req: &PoolRequest) -> Result<Vec<Pool>> {
     let mut chosen: Vec<Pool> = Vec::new();
-    if requested.is_empty() {
+    if req.requested.is_empty() {
         chosen.extend(
             pools
                 .iter()
-                .filter(|p| p.version() == version && !p.manual && p.serves(labels, usage))
+                .filter(|p| !p.manual && p.refusal(req).is_none())
                 .cloned(),
         );
         chosen.sort_by_key(|p| p.cidr);
     } else {
-        for want in requested {
+        for want in req.requested {
             let want_net: Option<IpNet> = want.parse().ok();
             let pool = pools
                 .iter()
                 .find(|p| p.name == *want || Some(p.cidr) == want_net.map(|n| n.trunc()))
                 .ok_or_else(|| bad_pool(want, "does not exist"))?;
-            if pool.version() != version {
-                return Err(bad_pool(
-                    want,
-                    &format!("is not an {} pool", version.path()),
-                ));
-            }
-            if pool.disabled {
-                return Err(bad_pool(want, "is disabled"));
-            }
-            if !pool.node_selector.matches(labels) {
-                return Err(bad_pool(want, &format!("does not select node {host}")));
-            }
-            if !pool.allowed_uses.contains(&usage) {
-                return Err(bad_pool(want, &format!("does not allow use {usage:?}")));
+            if let Some(reason) = pool.refusal(req) {
+                return Err(bad_pool(want, &reason));
             }
             if !chosen.iter().any(|c| c.name == pool.name) {
                 chosen.push(pool.clone());
@@ -126,8 +149,8 @@ pub fn candidate_pools(
     }
     if chosen.is_empty() {
         return Err(Error::NoPools {
-            host: host.to_string(),
-            detail: Some(format!("no enabled {} pool selects it", version.path())),
+            host: req.host.to_string(),
+            detail: Some(format!("no enabled {} pool selects it", req.version.path())),
         });
     }
     Ok(chosen)
@@ -208,6 +231,7 @@ mod tests {
             block_size,
             disabled: false,
             node_selector: selector::parse(sel).unwrap(),
+            namespace_selector: None,
             allowed_uses: vec![AllowedUse::Workload, AllowedUse::Tunnel],
             manual: false,
         }
@@ -218,6 +242,26 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// Candidates for a workload on host `n` with `labels`, no namespace.
+    fn cands(
+        pools: &[Pool],
+        requested: &[String],
+        version: IpVersion,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Pool>> {
+        candidate_pools(
+            pools,
+            &PoolRequest {
+                version,
+                requested,
+                host: "n",
+                node_labels: labels,
+                namespace_labels: None,
+                usage: AllowedUse::Workload,
+            },
+        )
     }
 
     #[test]
@@ -236,46 +280,14 @@ mod tests {
             lb,
             manual,
         ];
-        let got = candidate_pools(
-            &pools,
-            &[],
-            IpVersion::V4,
-            "n",
-            &labels(&[("zone", "x")]),
-            AllowedUse::Workload,
-        )
-        .unwrap();
+        let got = cands(&pools, &[], IpVersion::V4, &labels(&[("zone", "x")])).unwrap();
         let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
-        let got = candidate_pools(
-            &pools,
-            &[],
-            IpVersion::V4,
-            "n",
-            &labels(&[]),
-            AllowedUse::Workload,
-        )
-        .unwrap();
+        let got = cands(&pools, &[], IpVersion::V4, &labels(&[])).unwrap();
         assert_eq!(got.len(), 1);
-        let got = candidate_pools(
-            &pools,
-            &[],
-            IpVersion::V6,
-            "n",
-            &labels(&[]),
-            AllowedUse::Workload,
-        )
-        .unwrap();
+        let got = cands(&pools, &[], IpVersion::V6, &labels(&[])).unwrap();
         assert_eq!(got[0].name, "v6");
-        let err = candidate_pools(
-            &pools[3..4],
-            &[],
-            IpVersion::V4,
-            "n",
-            &labels(&[]),
-            AllowedUse::Workload,
-        )
-        .unwrap_err();
+        let err = cands(&pools[3..4], &[], IpVersion::V4, &labels(&[])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "no configured Calico pools for node n: no enabled ipv4 pool selects it"
@@ -297,7 +309,7 @@ mod tests {
         let l = labels(&[("zone", "x")]);
         let req = |names: &[&str], l: &BTreeMap<String, String>| {
             let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-            candidate_pools(&pools, &names, IpVersion::V4, "n1", l, AllowedUse::Workload)
+            cands(&pools, &names, IpVersion::V4, l)
         };
         let got = req(&["10.2.0.0/16", "a"], &l).unwrap();
         assert_eq!(
@@ -315,7 +327,60 @@ mod tests {
         );
         assert_eq!(
             req(&["a"], &labels(&[])).unwrap_err().to_string(),
-            "the requested pool a does not select node n1"
+            "the requested pool a does not select node n"
+        );
+    }
+
+    #[test]
+    fn namespace_selector_applies_only_to_pod_requests() {
+        let mut ns_pool = pool("team", "10.3.0.0/16", 26, "all()");
+        ns_pool.namespace_selector = Some(selector::parse("team == 'red'").unwrap());
+        let pools = vec![ns_pool];
+        let node = labels(&[]);
+        let red = labels(&[("team", "red")]);
+        let blue = labels(&[("team", "blue")]);
+        let base = PoolRequest {
+            version: IpVersion::V4,
+            requested: &[],
+            host: "n",
+            node_labels: &node,
+            namespace_labels: None,
+            usage: AllowedUse::Workload,
+        };
+        assert_eq!(
+            candidate_pools(
+                &pools,
+                &PoolRequest {
+                    namespace_labels: Some(&red),
+                    ..base
+                }
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+        assert!(candidate_pools(
+            &pools,
+            &PoolRequest {
+                namespace_labels: Some(&blue),
+                ..base
+            }
+        )
+        .is_err());
+        assert_eq!(candidate_pools(&pools, &base).unwrap().len(), 1);
+        let named = ["team".to_string()];
+        let err = candidate_pools(
+            &pools,
+            &PoolRequest {
+                requested: &named,
+                namespace_labels: Some(&blue),
+                ..base
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the requested pool team does not select the pod's namespace"
         );
     }
 

@@ -83,6 +83,84 @@ pub fn render_usage(rows: &[UsageRow]) -> String {
     )
 }
 
+/// One address used by a node other than its block's owner (`--show-borrowed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BorrowedIp {
+    pub ip: IpAddr,
+    pub borrowing_node: String,
+    pub block: IpNet,
+    pub block_owner: String,
+    /// `pod`, or the tunnel type from the `type` attribute.
+    pub kind: String,
+    /// `namespace/pod` for pods, else the node.
+    pub allocated_to: String,
+}
+
+/// Addresses whose `node` attribute differs from their block's host, in address order.
+pub fn borrowed(blocks: &[AllocationBlock]) -> Vec<BorrowedIp> {
+    let mut out = Vec::new();
+    for b in blocks {
+        let Some(owner) = b.host() else {
+            continue;
+        };
+        for (ip, attr) in b.allocated() {
+            let Some(node) = attr.secondary.get("node").filter(|n| n.as_str() != owner) else {
+                continue;
+            };
+            let pod = attr.secondary.get("pod");
+            let kind = match (attr.secondary.get("type"), pod) {
+                (Some(t), _) => t.clone(),
+                (None, Some(_)) => "pod".to_string(),
+                (None, None) => String::new(),
+            };
+            let allocated_to = match (attr.secondary.get("namespace"), pod) {
+                (Some(ns), Some(p)) => format!("{ns}/{p}"),
+                (None, Some(p)) => p.clone(),
+                _ => node.clone(),
+            };
+            out.push(BorrowedIp {
+                ip,
+                borrowing_node: node.clone(),
+                block: b.cidr,
+                block_owner: owner.to_string(),
+                kind,
+                allocated_to,
+            });
+        }
+    }
+    out.sort_by_key(|r| r.ip);
+    out
+}
+
+/// The `ipam show --show-borrowed` table.
+pub fn render_borrowed(rows: &[BorrowedIp]) -> String {
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.ip.to_string(),
+                r.borrowing_node.clone(),
+                r.block.to_string(),
+                r.block_owner.clone(),
+                r.kind.clone(),
+                r.allocated_to.clone(),
+            ]
+        })
+        .collect();
+    render_table(
+        &[
+            "IP",
+            "BORROWING-NODE",
+            "BLOCK",
+            "BLOCK OWNER",
+            "TYPE",
+            "ALLOCATED-TO",
+        ],
+        &[false; 6],
+        &body,
+    )
+}
+
 /// `ipam show --ip=ADDR`.
 pub fn render_ip_info(ip: IpAddr, info: Option<&AllocationInfo>) -> String {
     let Some(info) = info else {
@@ -242,6 +320,7 @@ mod tests {
             block_size: 26,
             disabled: false,
             node_selector: selector::parse("all()").unwrap(),
+            namespace_selector: None,
             allowed_uses: vec![AllowedUse::Workload],
             manual: false,
         };
@@ -267,6 +346,33 @@ mod tests {
         assert_eq!(rows[1].grouping, Grouping::Block);
         assert!(render_usage(&rows)
             .contains("| Block    | 10.65.0.0/26 |        64 | 5 (8%)     | 59 (92%)     |"));
+    }
+
+    #[test]
+    fn borrowed_addresses_are_listed() {
+        let mut b = AllocationBlock::new("10.0.0.0/30".parse().unwrap(), Some("n1"));
+        let none = Reservations::default();
+        let own = BTreeMap::from([("node".to_string(), "n1".to_string())]);
+        let pod = BTreeMap::from([
+            ("node".to_string(), "n2".to_string()),
+            ("namespace".to_string(), "default".to_string()),
+            ("pod".to_string(), "web".to_string()),
+        ]);
+        let tunnel = BTreeMap::from([
+            ("node".to_string(), "n3".to_string()),
+            ("type".to_string(), "vxlanTunnelAddress".to_string()),
+        ]);
+        b.auto_assign(1, Some("a"), &own, &none);
+        b.auto_assign(1, Some("b"), &pod, &none);
+        b.auto_assign(1, Some("c"), &tunnel, &none);
+        let rows = borrowed(&[b]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].allocated_to, "default/web");
+        assert_eq!(rows[0].kind, "pod");
+        assert_eq!(rows[1].kind, "vxlanTunnelAddress");
+        assert_eq!(rows[1].allocated_to, "n3");
+        let text = render_borrowed(&rows);
+        assert!(text.contains("| 10.0.0.1 | n2             | 10.0.0.0/30 | n1          | pod                | default/web  |"), "{text}");
     }
 
     #[test]

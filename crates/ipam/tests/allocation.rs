@@ -457,3 +457,69 @@ async fn exhaustion_releases_partial_results() {
     assert_eq!(report.allocations, 10, "the partial 6 were released");
     assert!(f.store.get(&handle_key("b")).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn claims_interrupted_by_a_crash_are_recovered_or_reported() {
+    let f = Fixture::new();
+    f.apply(&pool_yaml("p", "10.0.0.0/24", 26, "")).await;
+    let pending = br#"{"state":"pending","deleted":false}"#;
+    // Crash after the block was created but before the affinity was confirmed.
+    let half = net("10.0.0.128/26");
+    f.store
+        .create(&affinity_key("n1", &half), pending)
+        .await
+        .unwrap();
+    let block = serde_json::to_vec(&AllocationBlock::new(half, Some("n1"))).unwrap();
+    f.store.create(&block_key(&half), &block).await.unwrap();
+    // Crash right after the pending affinity was written.
+    let orphan = net("10.0.0.192/26");
+    f.store
+        .create(&affinity_key("n1", &orphan), pending)
+        .await
+        .unwrap();
+
+    let got = f.ipam.auto_assign(&v4("n1", "h", 1)).await.unwrap();
+    assert_eq!(
+        got.ipv4[0].trunc(),
+        half,
+        "the half-claimed block is adopted"
+    );
+    let aff: BlockAffinity = get_json(&f, &affinity_key("n1", &half)).await.unwrap();
+    assert_eq!(aff.state, AffinityState::Confirmed);
+
+    f.apply("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n")
+        .await;
+    let report = f.ipam.check().await.unwrap();
+    assert_eq!(report.broken_affinities.len(), 1);
+    assert_eq!(report.broken_affinities[0].block, orphan);
+    assert_eq!(
+        report.broken_affinities[0].problem,
+        ipam::AffinityProblem::BlockMissing
+    );
+    let outcome = f.ipam.release_from_report(&report).await.unwrap();
+    assert_eq!(outcome.fixed_affinities, 1);
+    assert!(f
+        .store
+        .get(&affinity_key("n1", &orphan))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_block_claimed_by_another_host_is_not_stolen() {
+    let f = Fixture::new();
+    f.apply(&pool_yaml("p", "10.0.0.0/25", 26, "")).await;
+    // n2 owns one of the two blocks; n1 must claim the other, and leaves no pending key.
+    let taken = f.ipam.auto_assign(&v4("n2", "x", 1)).await.unwrap().ipv4[0].trunc();
+    let mine = f.ipam.auto_assign(&v4("n1", "y", 1)).await.unwrap().ipv4[0].trunc();
+    assert_ne!(taken, mine);
+    assert!(f
+        .store
+        .get(&affinity_key("n1", &taken))
+        .await
+        .unwrap()
+        .is_none());
+    let b: AllocationBlock = get_json(&f, &block_key(&taken)).await.unwrap();
+    assert_eq!(b.affinity.as_deref(), Some("host:n2"));
+}

@@ -40,8 +40,10 @@ fn labels(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
 
 fn endpoint(i: usize, app: usize) -> Resource {
     let ns = format!("ns{}", i % NAMESPACES);
-    let mut w = WorkloadEndpoint::default();
-    w.metadata = ObjectMeta::namespaced(ns.clone(), format!("pod{i}"));
+    let mut w = WorkloadEndpoint {
+        metadata: ObjectMeta::namespaced(ns.clone(), format!("pod{i}")),
+        ..Default::default()
+    };
     w.metadata.labels = labels(&[
         ("app", format!("app{app}")),
         ("tier", TIERS[i % 3].to_string()),
@@ -60,8 +62,10 @@ fn endpoint(i: usize, app: usize) -> Resource {
 }
 
 fn namespace_profile(n: usize) -> Resource {
-    let mut p = Profile::default();
-    p.metadata = ObjectMeta::named(format!("kns.ns{n}"));
+    let mut p = Profile {
+        metadata: ObjectMeta::named(format!("kns.ns{n}")),
+        ..Default::default()
+    };
     p.spec.labels_to_apply = labels(&[
         ("pcns.projectcalico.org/name", format!("ns{n}")),
         ("pcns.team", format!("team{}", n % 10)),
@@ -93,16 +97,20 @@ fn rules(i: usize, variant: usize) -> (Vec<Rule>, Vec<Rule>) {
 fn policy(i: usize, variant: usize) -> Resource {
     let (ingress, egress) = rules(i, variant);
     if i % 10 < 7 {
-        let mut p = NetworkPolicy::default();
-        p.metadata = ObjectMeta::namespaced(format!("ns{}", i % NAMESPACES), format!("np{i}"));
+        let mut p = NetworkPolicy {
+            metadata: ObjectMeta::namespaced(format!("ns{}", i % NAMESPACES), format!("np{i}")),
+            ..Default::default()
+        };
         p.spec.order = Some(((i + variant) % 50) as f64);
         p.spec.selector = format!("app == 'app{}'", i % 20);
         p.spec.ingress = ingress;
         p.spec.egress = egress;
         Resource::NetworkPolicy(p)
     } else {
-        let mut p = GlobalNetworkPolicy::default();
-        p.metadata = ObjectMeta::named(format!("gnp{i}"));
+        let mut p = GlobalNetworkPolicy {
+            metadata: ObjectMeta::named(format!("gnp{i}")),
+            ..Default::default()
+        };
         p.spec.order = Some(((i + variant) % 50) as f64);
         p.spec.selector = format!("tier == '{}' && version == 'v{}'", TIERS[i % 3], i % 5);
         p.spec.ingress = ingress;
@@ -176,14 +184,20 @@ fn main() {
         relabels.push(timed(&mut model, endpoint(i, rng.below(20))));
     }
     let mut policy_changes = Vec::with_capacity(SAMPLES);
+    let mut global_changes = Vec::with_capacity(SAMPLES);
     for _ in 0..SAMPLES {
         let i = rng.below(POLICIES);
-        policy_changes.push(timed(&mut model, policy(i, 1 + rng.below(7))));
+        let d = timed(&mut model, policy(i, 1 + rng.below(7)));
+        policy_changes.push(d);
+        if i % 10 >= 7 {
+            global_changes.push(d);
+        }
     }
     for (name, d) in [
         ("endpoint add", adds),
         ("endpoint label change", relabels),
         ("policy change (order + rule selector)", policy_changes),
+        ("  of which GNPs (~670 endpoints each)", global_changes),
     ] {
         let (p50, p99, max) = percentiles(d);
         println!(

@@ -46,10 +46,9 @@ impl CompiledRule {
     /// Protocol named ports resolve with: the rule's if it carries ports,
     /// otherwise TCP (as Felix does).
     pub(crate) fn named_port_protocol(&self) -> u8 {
-        match self.protocol {
-            Some(p @ (6 | 17 | 132)) => p,
-            _ => 6,
-        }
+        self.protocol
+            .filter(|p| matches!(p, 6 | 17 | 132))
+            .unwrap_or(6)
     }
 }
 

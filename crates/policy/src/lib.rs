@@ -21,6 +21,7 @@
 mod compile;
 mod error;
 mod evaluate;
+mod id_hash;
 mod ipsets;
 mod k8s;
 mod keys;

@@ -4,7 +4,7 @@
 //! changed for the dataplane. Every update is compiled and checked before
 //! anything is touched, so a rejected update leaves the model as it was.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use api::{
@@ -16,6 +16,7 @@ use selector::Selector;
 
 use crate::compile::{compile_rules, parse_nets, CompiledEntity, CompiledRule};
 use crate::error::Error;
+use crate::id_hash::{IdMap, IdSet};
 use crate::ipsets::{IpSetDelta, IpSetId, IpSets, Member, SetKey};
 use crate::keys::{EndpointKey, ItemKey, PolicyKey};
 use crate::labels::{effective_labels, network_set_labels, workload_labels};
@@ -115,7 +116,7 @@ pub struct Model {
     items: Vec<Option<Item>>,
     free_items: Vec<ItemId>,
     item_ids: HashMap<ItemKey, ItemId>,
-    profile_users: HashMap<String, HashSet<ItemId>>,
+    profile_users: HashMap<String, IdSet<ItemId>>,
     profiles: HashMap<String, ProfileState>,
     tiers: HashMap<String, TierState>,
     tier_members: HashMap<String, BTreeSet<PolicyKey>>,
@@ -124,11 +125,11 @@ pub struct Model {
     policy_ids: HashMap<PolicyKey, PolicyId>,
     policy_keys: Vec<Option<PolicyKey>>,
     free_policy_ids: Vec<PolicyId>,
-    sel_policies: HashMap<SelId, BTreeSet<PolicyId>>,
-    endpoint_policies: HashMap<ItemId, BTreeSet<PolicyId>>,
+    sel_policies: IdMap<SelId, BTreeSet<PolicyId>>,
+    endpoint_policies: IdMap<ItemId, BTreeSet<PolicyId>>,
     ip_owners: HashMap<IpAddr, BTreeSet<ItemId>>,
     /// Live endpoints whose lists changed (resolved to keys when taken).
-    changed: HashSet<ItemId>,
+    changed: IdSet<ItemId>,
     /// Endpoints removed (or no longer local) since the last take.
     gone: BTreeSet<EndpointKey>,
 }
@@ -171,10 +172,10 @@ impl Model {
             policy_ids: HashMap::new(),
             policy_keys: Vec::new(),
             free_policy_ids: Vec::new(),
-            sel_policies: HashMap::new(),
-            endpoint_policies: HashMap::new(),
+            sel_policies: IdMap::default(),
+            endpoint_policies: IdMap::default(),
             ip_owners: HashMap::new(),
-            changed: HashSet::new(),
+            changed: IdSet::default(),
             gone: BTreeSet::new(),
         }
     }
@@ -565,14 +566,13 @@ impl Model {
             ingress: self.install_rules(ingress),
             egress: self.install_rules(egress),
         };
-        let labels_changed;
-        match self.profiles.insert(name.clone(), state) {
+        let labels_changed = match self.profiles.insert(name.clone(), state) {
             Some(old) => {
                 self.uninstall_rules(old.ingress.iter().chain(old.egress.iter()));
-                labels_changed = old.labels != p.spec.labels_to_apply;
+                old.labels != p.spec.labels_to_apply
             }
-            None => labels_changed = !p.spec.labels_to_apply.is_empty(),
-        }
+            None => !p.spec.labels_to_apply.is_empty(),
+        };
         if labels_changed {
             self.refresh_users(&name);
         }
@@ -747,10 +747,10 @@ impl Model {
         if state.normal {
             self.sel_policies.entry(sel).or_default().insert(pid);
         }
-        let new_members: HashSet<ItemId> = if state.normal {
+        let new_members: IdSet<ItemId> = if state.normal {
             self.local_members(sel).into_iter().collect()
         } else {
-            HashSet::new()
+            IdSet::default()
         };
         for id in old_members {
             if !new_members.contains(&id) {

@@ -11,9 +11,11 @@
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 use selector::{CompareOp, Expr, Selector};
+
+use crate::id_hash::{IdMap, IdSet};
 
 /// Dense id of an item (endpoint or network set) inside the model.
 pub(crate) type ItemId = u32;
@@ -28,7 +30,7 @@ pub(crate) struct SelId(u32);
 struct Entry {
     selector: Selector,
     refs: u32,
-    members: HashSet<ItemId>,
+    members: IdSet<ItemId>,
     anchor: Option<(String, String)>,
 }
 
@@ -38,12 +40,12 @@ pub(crate) struct SelectorIndex {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
     by_text: HashMap<String, SelId>,
-    anchored: HashMap<String, HashMap<String, HashSet<SelId>>>,
-    by_key: HashMap<String, HashSet<SelId>>,
-    empty_matchers: HashSet<SelId>,
-    items: HashMap<ItemId, LabelMap>,
-    values: HashMap<String, HashMap<String, HashSet<ItemId>>>,
-    item_sels: HashMap<ItemId, HashSet<SelId>>,
+    anchored: HashMap<String, HashMap<String, IdSet<SelId>>>,
+    by_key: HashMap<String, IdSet<SelId>>,
+    empty_matchers: IdSet<SelId>,
+    items: IdMap<ItemId, LabelMap>,
+    values: HashMap<String, HashMap<String, IdSet<ItemId>>>,
+    item_sels: IdMap<ItemId, IdSet<SelId>>,
 }
 
 impl SelectorIndex {
@@ -80,7 +82,7 @@ impl SelectorIndex {
                 }
             }
         }
-        let members: HashSet<ItemId> = match self.candidates(selector.expr()) {
+        let members: IdSet<ItemId> = match self.candidates(selector.expr()) {
             Some(c) => c
                 .into_iter()
                 .filter(|i| selector.matches(&self.items[i]))
@@ -132,7 +134,7 @@ impl SelectorIndex {
     }
 
     /// The items a selector currently matches.
-    pub(crate) fn members(&self, id: SelId) -> &HashSet<ItemId> {
+    pub(crate) fn members(&self, id: SelId) -> &IdSet<ItemId> {
         &self.entry(id).members
     }
 
@@ -150,7 +152,7 @@ impl SelectorIndex {
     /// selectors whose membership changed, with `true` for joined.
     pub(crate) fn upsert_item(&mut self, item: ItemId, labels: LabelMap) -> Vec<(SelId, bool)> {
         let old = self.items.remove(&item);
-        let mut candidates: HashSet<SelId> = HashSet::new();
+        let mut candidates: IdSet<SelId> = IdSet::default();
         match &old {
             None => {
                 for (k, v) in &labels {
@@ -228,7 +230,7 @@ impl SelectorIndex {
         left
     }
 
-    fn collect_for_pair(&self, k: &str, v: &str, out: &mut HashSet<SelId>) {
+    fn collect_for_pair(&self, k: &str, v: &str, out: &mut IdSet<SelId>) {
         out.extend(self.by_key.get(k).into_iter().flatten().copied());
         if let Some(set) = self.anchored.get(k).and_then(|m| m.get(v)) {
             out.extend(set.iter().copied());
@@ -236,8 +238,8 @@ impl SelectorIndex {
     }
 
     /// Items that might match `expr`; `None` means every item must be checked.
-    fn candidates(&self, expr: &Expr) -> Option<HashSet<ItemId>> {
-        let with_key = |label: &str| -> HashSet<ItemId> {
+    fn candidates(&self, expr: &Expr) -> Option<IdSet<ItemId>> {
+        let with_key = |label: &str| -> IdSet<ItemId> {
             self.values
                 .get(label)
                 .into_iter()
@@ -274,9 +276,9 @@ impl SelectorIndex {
             Expr::And(ops) => ops
                 .iter()
                 .filter_map(|e| self.candidates(e))
-                .min_by_key(HashSet::len),
+                .min_by_key(IdSet::len),
             Expr::Or(ops) => {
-                let mut all = HashSet::new();
+                let mut all = IdSet::default();
                 for e in ops {
                     all.extend(self.candidates(e)?);
                 }
@@ -332,11 +334,13 @@ fn changed_keys<'a>(old: &'a LabelMap, new: &'a LabelMap) -> Vec<&'a str> {
 }
 
 /// Removes `value` from the set at `key`, dropping the set when it empties.
-fn remove_from<K, Q, V>(map: &mut HashMap<K, HashSet<V>>, key: &Q, value: &V)
+fn remove_from<K, Q, V, S1, S2>(map: &mut HashMap<K, HashSet<V, S2>, S1>, key: &Q, value: &V)
 where
     K: Borrow<Q> + Hash + Eq,
     Q: Hash + Eq + ?Sized,
     V: Hash + Eq,
+    S1: BuildHasher,
+    S2: BuildHasher,
 {
     if let Some(set) = map.get_mut(key) {
         set.remove(value);
@@ -347,8 +351,8 @@ where
 }
 
 /// `remove_from` one level down: `map[k][v]`.
-fn remove_nested<V: Hash + Eq>(
-    map: &mut HashMap<String, HashMap<String, HashSet<V>>>,
+fn remove_nested<V: Hash + Eq, S: BuildHasher>(
+    map: &mut HashMap<String, HashMap<String, HashSet<V, S>>>,
     k: &str,
     v: &str,
     value: &V,

@@ -240,14 +240,7 @@ impl State {
     }
 
     /// Every IP-bearing item: (endpoint key if an endpoint, effective labels, nets, node).
-    fn items(
-        &self,
-    ) -> Vec<(
-        Option<EndpointKey>,
-        BTreeMap<String, String>,
-        Vec<IpNet>,
-        String,
-    )> {
+    fn items(&self) -> Vec<RefItem> {
         let mut out = Vec::new();
         for r in self.resources.values() {
             match r {
@@ -374,6 +367,14 @@ impl State {
     }
 }
 
+/// An IP-bearing item: endpoint key (if an endpoint), effective labels, nets, node.
+type RefItem = (
+    Option<EndpointKey>,
+    BTreeMap<String, String>,
+    Vec<IpNet>,
+    String,
+);
+
 struct RefPolicy {
     name: String,
     namespace: Option<String>,
@@ -499,12 +500,7 @@ fn ref_rule_matches(state: &State, r: &api::Rule, ns: Option<&str>, pkt: &Packet
 fn ref_direction(
     state: &State,
     pols: &[RefPolicy],
-    ep: &(
-        Option<EndpointKey>,
-        BTreeMap<String, String>,
-        Vec<IpNet>,
-        String,
-    ),
+    ep: &RefItem,
     d: Direction,
     pkt: &Packet,
 ) -> bool {

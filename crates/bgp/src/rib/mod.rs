@@ -352,6 +352,24 @@ impl Rib {
         self.recompute(prefixes)
     }
 
+    /// Re-evaluates every peer's Adj-RIB-Out against the current export
+    /// rules (after [`Rib::set_export`]): announces what is newly exported or
+    /// changed, withdraws what no longer is.
+    pub fn reexport(&mut self) -> Changes {
+        let mut out = ChangeBuilder::default();
+        let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            let mut prefixes: Vec<IpNet> = self.loc.keys().copied().collect();
+            if let Some(peer) = self.peers.get(&addr) {
+                prefixes.extend(peer.adj_out.keys().filter(|p| !self.loc.contains_key(p)));
+            }
+            for prefix in prefixes {
+                self.export_to(addr, prefix, &mut out);
+            }
+        }
+        out.finish()
+    }
+
     /// Everything we must re-send to `addr` for `family` (ROUTE-REFRESH).
     pub fn refresh(&mut self, addr: IpAddr, family: Family) -> Changes {
         let mut out = ChangeBuilder::default();

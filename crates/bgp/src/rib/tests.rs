@@ -552,3 +552,37 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn reexport_applies_a_new_export_filter() {
+    let mut rib = rib_with(&[info(2, 65002)], None);
+    rib.announce_local(
+        &[net("10.20.0.0/24"), net("10.21.0.0/24")],
+        PathAttributes::default(),
+    );
+    assert_eq!(rib.counts(ip(2)).advertised, 2);
+    rib.set_export(Box::new(|_, p, _| {
+        if *p == "10.20.0.0/24".parse::<IpNet>().unwrap() {
+            Verdict::Reject
+        } else {
+            Verdict::Accept
+        }
+    }));
+    let c = rib.reexport();
+    assert_eq!(c.outbound[&ip(2)].withdraw, vec![net("10.20.0.0/24")]);
+    assert!(
+        c.outbound[&ip(2)].announce.is_empty(),
+        "unchanged routes are not re-sent"
+    );
+    rib.set_export(Box::new(|_, _, a| {
+        let mut a = a.clone();
+        a.med = Some(5);
+        Verdict::Replace(a)
+    }));
+    let c = rib.reexport();
+    let out = &c.outbound[&ip(2)];
+    assert_eq!(out.announce.len(), 1);
+    assert_eq!(out.announce[0].0.med, Some(5));
+    assert_eq!(out.announce[0].1.len(), 2);
+    assert!(out.withdraw.is_empty());
+}

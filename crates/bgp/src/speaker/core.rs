@@ -199,6 +199,17 @@ impl Core {
                 let changes = self.rib.withdraw_local(&prefixes);
                 self.apply(changes);
             }
+            Command::SetFilters(filters) => {
+                if let Some(f) = filters.export {
+                    self.rib.set_export(f);
+                    let changes = self.rib.reexport();
+                    self.apply(changes);
+                }
+                if let Some(f) = filters.import {
+                    self.rib.set_import(f);
+                    self.request_refresh();
+                }
+            }
             Command::Status(reply) => {
                 let status = self
                     .peers
@@ -220,6 +231,27 @@ impl Core {
                     })
                     .collect();
                 let _ = reply.send(status);
+            }
+        }
+    }
+
+    /// Sends ROUTE-REFRESH for every negotiated family to established peers
+    /// that support it.
+    fn request_refresh(&self) {
+        for slot in self.peers.values() {
+            let Some(ep) = slot.established() else {
+                continue;
+            };
+            let (Some(n), Some(conn)) = (ep.session.negotiated(), &ep.conn) else {
+                continue;
+            };
+            if !n.route_refresh {
+                continue;
+            }
+            for family in &n.families {
+                if let Ok(bytes) = Message::RouteRefresh(*family).encode(&n.ctx) {
+                    conn.send(bytes);
+                }
             }
         }
     }

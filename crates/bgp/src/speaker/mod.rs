@@ -141,6 +141,7 @@ enum Command {
     Announce(Vec<IpNet>, PathAttributes),
     Withdraw(Vec<IpNet>),
     Status(oneshot::Sender<Vec<PeerStatus>>),
+    SetFilters(Filters),
 }
 
 /// Handle to a running speaker; dropping it stops the speaker and closes
@@ -214,6 +215,13 @@ impl Speaker {
     /// Stops originating prefixes.
     pub fn withdraw(&self, prefixes: Vec<IpNet>) -> Result<()> {
         self.send(Command::Withdraw(prefixes))
+    }
+
+    /// Replaces the given filters (`None` keeps the current one). A new export
+    /// filter is applied to every peer at once; a new import filter asks each
+    /// established peer to send its routes again (ROUTE-REFRESH, RFC 2918).
+    pub fn set_filters(&self, filters: Filters) -> Result<()> {
+        self.send(Command::SetFilters(filters))
     }
 
     /// Status of every peer, ordered by address.

@@ -69,7 +69,9 @@ impl Netns {
     }
 
     pub fn sysctl(&self, path: &str) -> String {
-        self.exec(&["cat", &format!("/proc/sys/{path}")]).trim().to_string()
+        self.exec(&["cat", &format!("/proc/sys/{path}")])
+            .trim()
+            .to_string()
     }
 
     pub fn has_link(&self, name: &str) -> bool {
@@ -179,7 +181,10 @@ impl Invocation {
             ("CNI_IFNAME".to_string(), self.ifname.clone()),
             ("CNI_PATH".to_string(), cni_path),
             ("CNI_ARGS".to_string(), self.args.clone()),
-            ("PATH".to_string(), "/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+            (
+                "PATH".to_string(),
+                "/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            ),
         ];
         if let Some(ns) = &self.netns {
             env.push(("CNI_NETNS".to_string(), ns.clone()));
@@ -202,13 +207,23 @@ impl Node {
     pub fn new() -> Self {
         let host = Netns::new("host");
         // The node's uplink (this kernel has no dummy driver: a veth pair stands in).
-        host.ip(&["link", "add", UPLINK, "type", "veth", "peer", "name", "uplink1"]);
+        host.ip(&[
+            "link", "add", UPLINK, "type", "veth", "peer", "name", "uplink1",
+        ]);
         host.ip(&["link", "set", "uplink1", "up"]);
         host.ip(&["addr", "add", &format!("{HOST_V4}/24"), "dev", UPLINK]);
         host.ip(&["link", "set", UPLINK, "up"]);
         host.ip(&["route", "add", "default", "dev", UPLINK]);
         host.exec(&["sysctl", "-qw", "net.ipv6.conf.uplink0.disable_ipv6=0"]);
-        host.ip(&["-6", "addr", "add", &format!("{HOST_V6}/64"), "dev", UPLINK, "nodad"]);
+        host.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{HOST_V6}/64"),
+            "dev",
+            UPLINK,
+            "nodad",
+        ]);
         host.ip(&["-6", "route", "add", "default", "dev", UPLINK]);
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("calico.db");
@@ -217,13 +232,18 @@ impl Node {
             .build()
             .unwrap();
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&db).unwrap());
-        Node {
+        let node = Node {
             host,
             dir,
             db,
             rt,
             store,
-        }
+        };
+        // calico-node would have registered the node.
+        node.apply(
+            "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-1}\nspec: {}\n",
+        );
+        node
     }
 
     /// Applies resources from YAML.

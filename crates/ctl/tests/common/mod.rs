@@ -106,12 +106,16 @@ impl Ctl {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start calicoctl");
-        child
+        // A command that fails before reading its input closes the pipe early: not an error.
+        match child
             .stdin
             .take()
             .expect("stdin")
             .write_all(stdin.as_bytes())
-            .expect("write stdin");
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            result => result.expect("write stdin"),
+        }
         let Output {
             status,
             stdout,

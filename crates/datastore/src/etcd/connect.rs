@@ -3,14 +3,12 @@
 //! endpoint in the list when the current one stops answering.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions,
-};
+use etcd_client::{Client, ConnectOptions, GetOptions, KvClient};
 
+use super::settings::{tls_options, validate, EtcdConfig};
 use crate::{Error, Result};
 
 /// How long one endpoint may take to accept a connection.
@@ -20,46 +18,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The key the probe reads: inside Calico's `/calico/` tree, so a user limited to that prefix
 /// passes it.
 const PROBE_KEY: &str = "/calico/";
+/// How a TLS server refusing the client's certificate shows up (it ends the session right
+/// after the handshake, so the first request sees the connection go away).
+const SESSION_ENDED: [&str; 3] = ["connection closed", "broken pipe", "connection reset"];
 /// Largest response the client accepts (etcd itself sends up to 2 GiB); a list shrinks its
 /// page when a page would not fit.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Where and how to reach an etcd v3 cluster (Calico's `ETCD_*` settings).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EtcdConfig {
-    /// Client URLs, e.g. `http://127.0.0.1:2379` or `https://10.0.0.1:2379`; tried in turn
-    /// (unreachable ones are skipped).
-    pub endpoints: Vec<String>,
-    /// PEM file of the CA that signed the servers' certificates (`ETCD_CA_CERT_FILE`).
-    pub ca_cert_file: Option<PathBuf>,
-    /// PEM client certificate (`ETCD_CERT_FILE`); needs `key_file`.
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key of the client certificate (`ETCD_KEY_FILE`).
-    pub key_file: Option<PathBuf>,
-    /// etcd user (`ETCD_USERNAME`); needs `password`.
-    pub username: Option<String>,
-    /// Password of `username` (`ETCD_PASSWORD`).
-    pub password: Option<String>,
-}
-
-impl EtcdConfig {
-    /// A plain-text, unauthenticated configuration for the given endpoints.
-    pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Self {
-            endpoints: endpoints.into_iter().map(Into::into).collect(),
-            ..Self::default()
-        }
-    }
-
-    /// The endpoints as one comma-separated string (the `ETCD_ENDPOINTS` form).
-    pub fn endpoint_list(&self) -> String {
-        self.endpoints.join(",")
-    }
-
-    fn uses_tls(&self) -> bool {
-        self.ca_cert_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
-    }
-}
 
 /// A client bound to one endpoint of the list.
 #[derive(Clone)]
@@ -196,7 +160,7 @@ async fn first_answering(
             }
             Ok(Err(e)) => {
                 let mut text = describe(&e);
-                if cfg.uses_tls() && text.contains("connection closed") {
+                if cfg.uses_tls() && SESSION_ENDED.iter().any(|s| text.contains(s)) {
                     text.push_str(
                         " (the server ended the TLS session: it may require a client certificate \
                          signed by a CA it trusts, see ETCD_CERT_FILE and ETCD_KEY_FILE)",
@@ -230,7 +194,12 @@ async fn probe(
 /// The member could not be reached (as opposed to refusing the request).
 fn unreachable(e: &etcd_client::Error) -> bool {
     match e {
-        etcd_client::Error::GRpcStatus(s) => s.code() == tonic::Code::Unavailable,
+        etcd_client::Error::GRpcStatus(s) => match s.code() {
+            tonic::Code::Unavailable => true,
+            // A connection that broke under a request surfaces as an unknown-code status.
+            tonic::Code::Unknown => s.message().contains("transport error"),
+            _ => false,
+        },
         etcd_client::Error::TransportError(_) => true,
         _ => false,
     }
@@ -245,57 +214,6 @@ fn never_sent(e: &etcd_client::Error) -> bool {
         }
         _ => false,
     }
-}
-
-/// Rejects settings that cannot work before any network traffic.
-fn validate(cfg: &EtcdConfig) -> Result<()> {
-    if cfg.endpoints.is_empty() {
-        return Err(Error::Config("no etcd endpoints given".into()));
-    }
-    for endpoint in &cfg.endpoints {
-        let tls_url = endpoint.starts_with("https://");
-        if !tls_url && !endpoint.starts_with("http://") {
-            return Err(Error::Config(format!(
-                "etcd endpoint {endpoint:?} must start with http:// or https://"
-            )));
-        }
-        if cfg.uses_tls() != tls_url {
-            return Err(Error::Config(if tls_url {
-                format!("etcd endpoint {endpoint} is https but no CA certificate (ETCD_CA_CERT_FILE) is configured")
-            } else {
-                format!("etcd TLS files are configured but endpoint {endpoint} is plain http; use https://")
-            }));
-        }
-    }
-    if cfg.cert_file.is_some() != cfg.key_file.is_some() {
-        return Err(Error::Config(
-            "etcd client certificate and key must be given together (ETCD_CERT_FILE, ETCD_KEY_FILE)"
-                .into(),
-        ));
-    }
-    if cfg.username.is_some() != cfg.password.is_some() {
-        return Err(Error::Config(
-            "etcd username and password must be given together (ETCD_USERNAME, ETCD_PASSWORD)"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
-fn tls_options(cfg: &EtcdConfig) -> Result<TlsOptions> {
-    let ca = cfg.ca_cert_file.as_deref().ok_or_else(|| {
-        Error::Config("etcd over https needs a CA certificate (ETCD_CA_CERT_FILE)".into())
-    })?;
-    let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(read_pem(ca)?));
-    if let (Some(cert), Some(key)) = (&cfg.cert_file, &cfg.key_file) {
-        tls = tls.identity(Identity::from_pem(read_pem(cert)?, read_pem(key)?));
-    }
-    Ok(tls)
-}
-
-fn read_pem(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::Config(format!("cannot read etcd TLS file {}: {e}", path.display())))
 }
 
 /// One line for an etcd client error: the gRPC status (not its debug dump) and every cause.

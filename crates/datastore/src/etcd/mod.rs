@@ -7,6 +7,7 @@
 
 mod connect;
 mod keys;
+mod settings;
 mod watch;
 
 use std::sync::Arc;
@@ -17,8 +18,8 @@ use etcd_client::{
     TxnOpResponse, TxnResponse,
 };
 
-pub use connect::EtcdConfig;
 use connect::{describe, Connection, Resend};
+pub use settings::EtcdConfig;
 
 use crate::store::{KeyValue, ListResult, Revision, Store, Watch};
 use crate::{Error, Result};

@@ -101,7 +101,11 @@ impl Follower {
                 End::Fatal(e) => break e,
                 End::Lost(why) => why,
             };
-            fruitless = if self.last > delivered_before { 0 } else { fruitless + 1 };
+            fruitless = if self.last > delivered_before {
+                0
+            } else {
+                fruitless + 1
+            };
             if fruitless > self.conn.endpoint_count() {
                 break Error::Backend(format!("etcd watch stream keeps failing: {lost}"));
             }
@@ -134,7 +138,7 @@ impl Follower {
             };
             if resp.compact_revision() > 0 {
                 return End::Fatal(Error::Compacted {
-                    requested: self.last + 1,
+                    requested: self.last,
                     compacted: resp.compact_revision(),
                 });
             }

@@ -96,7 +96,10 @@ impl EtcdServer {
     /// Starts one member of the cluster `all` (without waiting for it).
     fn spawn(me: &Layout, all: &[Layout], tls: Option<(&ServerTls, ClientFiles)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for etcd");
-        let cluster: Vec<String> = all.iter().map(|m| format!("{}={}", m.name, m.peer)).collect();
+        let cluster: Vec<String> = all
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer))
+            .collect();
         let log = std::fs::File::create(dir.path().join("etcd.log")).expect("etcd log file");
         let mut cmd = Command::new("/usr/bin/etcd");
         cmd.arg(format!("--name={}", me.name))
@@ -140,7 +143,10 @@ impl EtcdServer {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("no answer within {START_TIMEOUT:?}\n{}", self.log()));
+                return Err(format!(
+                    "no answer within {START_TIMEOUT:?}\n{}",
+                    self.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

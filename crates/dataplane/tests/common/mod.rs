@@ -1,0 +1,257 @@
+//! Test harness: network namespaces named `cdpt-<pid>-...` (removed on drop, even on panic),
+//! a node namespace with two workload namespaces plumbed the way Calico's CNI does it (veth,
+//! /32 routes, proxy ARP towards 169.254.1.1), and TCP/UDP/ICMP probes.
+
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dataplane::model::{DesiredState, IpVersion};
+use dataplane::routes::{Route, RouteManager};
+use dataplane::{nft, render, sysctl, Batch};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace of our own, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("cdpt-{}-{n}-{tag}", std::process::id());
+        run("ip", &["netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n <ns> ...`, panicking on failure.
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all);
+    }
+
+    /// `ip netns exec <ns> <cmd...>`; returns whether it succeeded.
+    pub fn exec_ok(&self, cmd: &[&str]) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(cmd)
+            .output()
+            .expect("spawn ip netns exec")
+            .status
+            .success()
+    }
+
+    /// Run `f` on a fresh OS thread that has entered this namespace.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let fd = File::open(&path).expect("open netns");
+                nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+                f()
+            })
+            .join()
+            .expect("netns thread panicked")
+        })
+    }
+
+    /// Read our table, diff against `state`'s rendering, apply; returns the applied batch.
+    pub fn converge(&self, state: &DesiredState) -> Batch {
+        let table = render(state, IpVersion::V4).expect("render");
+        self.run(|| nft::converge(&table)).expect("converge")
+    }
+
+    pub fn ping(&self, addr: &str) -> bool {
+        self.exec_ok(&["ping", "-c1", "-W1", addr])
+    }
+
+    /// TCP connect from this namespace.
+    pub fn tcp(&self, addr: &str, port: u16) -> bool {
+        let to: SocketAddr = format!("{addr}:{port}").parse().unwrap();
+        self.run(|| TcpStream::connect_timeout(&to, Duration::from_millis(700)).is_ok())
+    }
+
+    /// UDP request/response from this namespace (needs a [`UdpEcho`] at the far end).
+    pub fn udp(&self, addr: &str, port: u16) -> bool {
+        let to: SocketAddr = format!("{addr}:{port}").parse().unwrap();
+        self.run(|| {
+            let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+            sock.send_to(b"probe", to).unwrap();
+            let mut buf = [0u8; 16];
+            matches!(sock.recv_from(&mut buf), Ok((5, _)))
+        })
+    }
+
+    /// A TCP listener (accepting in the background) and a UDP echo server on `port`.
+    pub fn serve(&self, port: u16) -> Servers {
+        let (tcp, udp) = self.run(|| {
+            let tcp = TcpListener::bind(("0.0.0.0", port)).unwrap();
+            let udp = UdpSocket::bind(("0.0.0.0", port)).unwrap();
+            (tcp, udp)
+        });
+        Servers::start(tcp, udp)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Background TCP accept + UDP echo loops, stopped and joined on drop.
+pub struct Servers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Servers {
+    fn start(tcp: TcpListener, udp: UdpSocket) -> Servers {
+        let stop = Arc::new(AtomicBool::new(false));
+        tcp.set_nonblocking(true).unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let s1 = stop.clone();
+        let t1 = std::thread::spawn(move || {
+            while !s1.load(Ordering::Relaxed) {
+                match tcp.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.write_all(b"ok");
+                        let mut sink = [0u8; 16];
+                        let _ = conn.set_read_timeout(Some(Duration::from_millis(10)));
+                        let _ = conn.read(&mut sink);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        let s2 = stop.clone();
+        let t2 = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !s2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = udp.recv_from(&mut buf) {
+                    let _ = udp.send_to(&buf[..n], from);
+                }
+            }
+        });
+        Servers {
+            stop,
+            threads: vec![t1, t2],
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn run(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A node namespace with two workloads, plumbed like Calico's CNI plugin does.
+pub struct Lab {
+    pub workloads: Vec<Workload>,
+    pub node: Netns,
+}
+
+pub struct Workload {
+    pub ns: Netns,
+    pub iface: String,
+    pub ip: String,
+}
+
+/// The node's own address (on an uplink veth that also carries the default route, which
+/// proxy ARP needs to answer for 169.254.1.1).
+pub const NODE_IP: &str = "192.168.200.1";
+
+impl Lab {
+    pub fn new(tag: &str) -> Lab {
+        let node = Netns::new(&format!("{tag}-node"));
+        node.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]);
+        node.ip(&["addr", "add", &format!("{NODE_IP}/24"), "dev", "eth0"]);
+        node.ip(&["link", "set", "eth0peer", "up"]);
+        node.ip(&["link", "set", "eth0", "up"]);
+        node.ip(&["route", "add", "default", "dev", "eth0"]);
+        assert!(node.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
+        let mut workloads = Vec::new();
+        let mut routes = BTreeSet::new();
+        for i in 1..=2 {
+            let ns = Netns::new(&format!("{tag}-w{i}"));
+            let iface = format!("caliw{i}");
+            let ip = format!("10.65.0.{}", i + 1);
+            node.ip(&["link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns", &ns.name]);
+            node.ip(&["link", "set", &iface, "address", "ee:ee:ee:ee:ee:ee", "up"]);
+            ns.ip(&["link", "set", "eth0", "up"]);
+            ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "eth0"]);
+            ns.ip(&["route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"]);
+            ns.ip(&["route", "add", "default", "via", "169.254.1.1", "dev", "eth0"]);
+            node.run(|| sysctl::configure_workload_interface(&iface, IpVersion::V4))
+                .expect("sysctls");
+            routes.insert(Route::Workload {
+                dst: format!("{ip}/32").parse().unwrap(),
+                iface: iface.clone(),
+            });
+            workloads.push(Workload { ns, iface, ip });
+        }
+        routes.insert(Route::Blackhole {
+            dst: "10.65.0.0/26".parse().unwrap(),
+        });
+        node_routes(&node, &routes);
+        Lab { workloads, node }
+    }
+
+    pub fn w(&self, i: usize) -> &Workload {
+        &self.workloads[i]
+    }
+}
+
+/// Sync the node's routes through our route manager.
+pub fn node_routes(node: &Netns, routes: &BTreeSet<Route>) -> dataplane::routes::RouteDiff {
+    node.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let manager = RouteManager::new()?;
+            manager.sync(routes).await
+        })
+    })
+    .expect("route sync")
+}
+
+/// List the node's routes of our protocol.
+pub fn list_routes(node: &Netns) -> BTreeSet<Route> {
+    node.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { RouteManager::new()?.list().await })
+    })
+    .expect("route list")
+}

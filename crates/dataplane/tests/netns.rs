@@ -1,0 +1,309 @@
+//! Real packets through real rulesets: namespaces, veths, routes, nftables (needs root).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use common::{list_routes, node_routes, Lab, Netns, NODE_IP};
+use dataplane::model::{
+    Action, DesiredState, EndpointMatch, EndpointPolicy, EndpointToHostAction, IpVersion, Policy,
+    PortRange, Profile, Protocol, Rule, TierDefault, TierPolicies, WorkloadEndpoint,
+};
+use dataplane::routes::{Route, ROUTE_PROTOCOL};
+use dataplane::{nft, render, sysctl};
+
+const PORT: u16 = 8080;
+
+fn allow() -> Rule {
+    Rule::default()
+}
+
+fn tcp_port_rule(action: Action, port: u16) -> Rule {
+    Rule {
+        action,
+        protocol: Some(Protocol::Tcp),
+        destination: EndpointMatch {
+            ports: vec![PortRange {
+                first: port,
+                last: port,
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn open(profile: &str) -> EndpointPolicy {
+    EndpointPolicy {
+        tiers: Vec::new(),
+        profiles: vec![profile.to_owned()],
+    }
+}
+
+fn tier(name: &str, policies: &[&str], default_action: TierDefault) -> TierPolicies {
+    TierPolicies {
+        name: name.to_owned(),
+        policies: policies.iter().map(|p| (*p).to_owned()).collect(),
+        default_action,
+    }
+}
+
+/// Both workloads open (allow-all profile), node config as given.
+fn allow_all(lab: &Lab) -> DesiredState {
+    let mut state = DesiredState::default();
+    state.profiles.insert(
+        "allow-all".to_owned(),
+        Profile {
+            ingress: vec![allow()],
+            egress: vec![allow()],
+        },
+    );
+    for w in &lab.workloads {
+        state.workloads.push(WorkloadEndpoint {
+            interface: w.iface.clone(),
+            ingress: open("allow-all"),
+            egress: open("allow-all"),
+        });
+    }
+    state
+}
+
+#[test]
+fn allow_all_then_default_deny_with_conntrack_return_traffic() {
+    let lab = Lab::new("deny");
+    let (w1, w2) = (lab.w(0), lab.w(1));
+    let _s1 = w1.ns.serve(PORT);
+    let _s2 = w2.ns.serve(PORT);
+
+    let mut state = allow_all(&lab);
+    let first = lab.node.converge(&state);
+    assert!(!first.is_empty());
+    assert!(w1.ns.ping(&w2.ip), "ping w1 -> w2 with allow-all");
+    assert!(w1.ns.tcp(&w2.ip, PORT) && w2.ns.tcp(&w1.ip, PORT));
+    assert!(w1.ns.udp(&w2.ip, PORT) && w2.ns.udp(&w1.ip, PORT));
+
+    // Default deny on w2's ingress: a tier whose only policy has no rules.
+    state.policies.insert(
+        "gnp/default-deny".to_owned(),
+        Policy {
+            tier: "default".to_owned(),
+            ..Default::default()
+        },
+    );
+    state.workloads[1].ingress.tiers = vec![tier("default", &["gnp/default-deny"], TierDefault::Deny)];
+    let batch = lab.node.converge(&state);
+    assert!(
+        batch.text.contains("flush chain ip calico cali-tw-caliw2"),
+        "{}",
+        batch.text
+    );
+    assert!(!batch.text.contains("cali-fw-caliw1\n") && !batch.text.contains("flush chain ip calico cali-tw-caliw1"));
+    assert!(!w1.ns.ping(&w2.ip), "ping to w2 must be dropped");
+    assert!(!w1.ns.tcp(&w2.ip, PORT), "tcp to w2 must be dropped");
+    assert!(!w1.ns.udp(&w2.ip, PORT), "udp to w2 must be dropped");
+    // w2 can still open connections: the replies come back as established traffic.
+    assert!(w2.ns.tcp(&w1.ip, PORT), "tcp from w2 and its replies");
+    assert!(w2.ns.udp(&w1.ip, PORT), "udp from w2 and its replies");
+    assert!(w2.ns.ping(&w1.ip), "ping from w2 and its reply");
+
+    // Converging again changes nothing and runs no nft.
+    assert!(lab.node.converge(&state).is_empty());
+}
+
+#[test]
+fn selector_set_membership_change_takes_effect_without_rule_rewrite() {
+    let lab = Lab::new("sets");
+    let (w1, w2) = (lab.w(0), lab.w(1));
+    let _s2 = w2.ns.serve(PORT);
+    let mut state = allow_all(&lab);
+    state.ip_sets.insert("clients".to_owned(), Vec::new());
+    let mut rule = tcp_port_rule(Action::Allow, PORT);
+    rule.source.selector_set = Some("clients".to_owned());
+    state.policies.insert(
+        "np/demo/allow-clients".to_owned(),
+        Policy {
+            tier: "default".to_owned(),
+            ingress: vec![rule],
+            egress: Vec::new(),
+        },
+    );
+    state.workloads[1].ingress.tiers =
+        vec![tier("default", &["np/demo/allow-clients"], TierDefault::Deny)];
+    lab.node.converge(&state);
+    assert!(!w1.ns.tcp(&w2.ip, PORT), "w1 is not a client yet");
+
+    state.ip_sets.insert("clients".to_owned(), vec![format!("{}/32", w1.ip).parse().unwrap()]);
+    let batch = lab.node.converge(&state);
+    assert_eq!(
+        batch.text,
+        format!("add table ip calico\nadd element ip calico s_clients {{ {}/32 }}\n", w1.ip)
+    );
+    assert_eq!(batch.rules_written, 0);
+    assert!(w1.ns.tcp(&w2.ip, PORT), "w1 joined the set");
+    assert!(!w1.ns.tcp(&w2.ip, PORT + 1), "only the allowed port");
+
+    state.ip_sets.insert("clients".to_owned(), Vec::new());
+    let batch = lab.node.converge(&state);
+    assert_eq!(batch.rules_written, 0);
+    assert!(batch.text.contains("delete element ip calico s_clients"));
+    assert!(!w1.ns.tcp(&w2.ip, PORT), "w1 left the set");
+}
+
+#[test]
+fn pass_goes_to_next_tier_and_profiles_catch_fall_through() {
+    let lab = Lab::new("tiers");
+    let (w1, w2) = (lab.w(0), lab.w(1));
+    let _s1 = w1.ns.serve(PORT);
+    let _s2 = w2.ns.serve(PORT);
+    let _s2b = w2.ns.serve(PORT + 1);
+    let mut state = allow_all(&lab);
+    let policy = |tier: &str, rules: Vec<Rule>| Policy {
+        tier: tier.to_owned(),
+        ingress: rules,
+        egress: Vec::new(),
+    };
+    // w2: tier security passes PORT (and drops the rest); tier default allows PORT.
+    state.policies.insert("gnp/pass-web".into(), policy("security", vec![tcp_port_rule(Action::Pass, PORT)]));
+    state.policies.insert("gnp/allow-web".into(), policy("default", vec![tcp_port_rule(Action::Allow, PORT)]));
+    state.workloads[1].ingress = EndpointPolicy {
+        tiers: vec![
+            tier("security", &["gnp/pass-web"], TierDefault::Deny),
+            tier("default", &["gnp/allow-web"], TierDefault::Deny),
+        ],
+        profiles: Vec::new(),
+    };
+    // w1: a default-Pass tier whose policy never matches tcp, then the allow-all profile.
+    state.policies.insert(
+        "gnp/udp-only".into(),
+        policy("platform", vec![Rule { protocol: Some(Protocol::Udp), ..allow() }]),
+    );
+    state.workloads[0].ingress.tiers = vec![tier("platform", &["gnp/udp-only"], TierDefault::Pass)];
+    lab.node.converge(&state);
+
+    assert!(w1.ns.tcp(&w2.ip, PORT), "passed by security, allowed by default");
+    assert!(!w1.ns.tcp(&w2.ip, PORT + 1), "end of tier security drops");
+    assert!(!w1.ns.ping(&w2.ip), "end of tier security drops ping");
+    assert!(w2.ns.tcp(&w1.ip, PORT), "default-Pass tier falls through to the profile");
+
+    // The same Pass with no later tier and no profile: dropped at the end.
+    state.workloads[1].ingress.tiers.truncate(1);
+    lab.node.converge(&state);
+    assert!(!w1.ns.tcp(&w2.ip, PORT), "passed, but no profile allows");
+}
+
+#[test]
+fn workload_to_host_follows_default_endpoint_to_host_action() {
+    let lab = Lab::new("tohost");
+    let w1 = lab.w(0);
+    let _node = lab.node.serve(PORT);
+    let mut state = allow_all(&lab);
+    lab.node.converge(&state);
+    assert!(!w1.ns.tcp(NODE_IP, PORT), "Drop is the default");
+    state.config.endpoint_to_host_action = EndpointToHostAction::Accept;
+    lab.node.converge(&state);
+    assert!(w1.ns.tcp(NODE_IP, PORT), "Accept after egress policy allowed");
+    state.workloads[0].egress = EndpointPolicy::default();
+    lab.node.converge(&state);
+    assert!(!w1.ns.tcp(NODE_IP, PORT), "egress policy still applies first");
+}
+
+#[test]
+fn drift_is_repaired_from_what_the_reader_sees() {
+    let lab = Lab::new("drift");
+    let (w1, w2) = (lab.w(0), lab.w(1));
+    let _s2 = w2.ns.serve(PORT);
+    let mut state = allow_all(&lab);
+    state.policies.insert("gnp/default-deny".to_owned(), Policy::default());
+    state.workloads[1].ingress.tiers = vec![tier("default", &["gnp/default-deny"], TierDefault::Deny)];
+    lab.node.converge(&state);
+    assert!(!w1.ns.tcp(&w2.ip, PORT));
+
+    // Someone deletes our table: policy is gone, traffic flows.
+    assert!(lab.node.exec_ok(&["nft", "delete", "table", "ip", "calico"]));
+    assert!(w1.ns.tcp(&w2.ip, PORT), "no table, no policy");
+    let repaired = lab.node.converge(&state);
+    assert!(!repaired.is_empty());
+    assert!(!w1.ns.tcp(&w2.ip, PORT), "policy restored");
+    assert!(lab.node.converge(&state).is_empty(), "converged");
+
+    // Someone adds a rule to one of our chains and a member to a set: only that is repaired.
+    assert!(lab.node.exec_ok(&["nft", "insert", "rule", "ip", "calico", "cali-tw-caliw2", "accept"]));
+    assert!(lab.node.exec_ok(&["nft", "add", "element", "ip", "calico", "all_pools", "{ 10.99.0.0/16 }"]));
+    assert!(w1.ns.tcp(&w2.ip, PORT), "the foreign rule opens w2");
+    let repaired = lab.node.converge(&state);
+    assert_eq!(
+        repaired.text.matches("flush chain").count(),
+        1,
+        "{}",
+        repaired.text
+    );
+    assert!(repaired.text.contains("delete element ip calico all_pools { 10.99.0.0/16 }"));
+    assert!(!w1.ns.tcp(&w2.ip, PORT), "foreign rule removed");
+}
+
+#[test]
+fn golden_rulesets_load_and_read_back_identical() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let ns = Netns::new("golden");
+    let mut inputs: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("-input-"))
+        .collect();
+    inputs.sort();
+    for input in inputs {
+        let state: DesiredState = serde_json::from_str(&fs::read_to_string(&input).unwrap()).unwrap();
+        for family in [IpVersion::V4, IpVersion::V6] {
+            let table = render(&state, family).unwrap();
+            let batch = dataplane::recreate(&table);
+            ns.run(|| nft::apply(&batch)).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+            let read = ns.run(|| nft::read_table(family)).unwrap();
+            let again = dataplane::diff(&read, &table);
+            assert!(again.is_empty(), "{} {family:?}: {}", input.display(), again.text);
+        }
+    }
+}
+
+#[test]
+fn failed_batch_changes_nothing() {
+    let ns = Netns::new("atomic");
+    let table = render(&DesiredState::default(), IpVersion::V4).unwrap();
+    ns.run(|| nft::converge(&table)).unwrap();
+    let mut bad = dataplane::recreate(&table);
+    bad.text.push_str("add rule ip calico no-such-chain accept\n");
+    bad.commands += 1;
+    assert!(ns.run(|| nft::apply(&bad)).is_err());
+    let read = ns.run(|| nft::read_table(IpVersion::V4)).unwrap();
+    assert!(dataplane::diff(&read, &table).is_empty(), "old table intact");
+}
+
+#[test]
+fn routes_are_ours_only_and_sysctls_are_set() {
+    let lab = Lab::new("routes");
+    let ours = list_routes(&lab.node);
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    // A route of another protocol is never touched.
+    lab.node.ip(&["route", "add", "10.99.0.0/24", "dev", "eth0", "proto", "static"]);
+    let keep = Route::Workload {
+        dst: format!("{}/32", lab.w(0).ip).parse().unwrap(),
+        iface: lab.w(0).iface.clone(),
+    };
+    let desired: BTreeSet<Route> = [keep.clone()].into();
+    let diff = node_routes(&lab.node, &desired);
+    assert_eq!(diff.delete.len(), 2);
+    assert_eq!(list_routes(&lab.node), desired);
+    assert!(lab.node.exec_ok(&["sh", "-c", "ip route show 10.99.0.0/24 | grep -q eth0"]));
+    assert!(lab.node.exec_ok(&[
+        "sh",
+        "-c",
+        &format!("ip route show proto {ROUTE_PROTOCOL} | grep -q '{} dev caliw1'", lab.w(0).ip),
+    ]));
+    assert!(node_routes(&lab.node, &desired).is_empty(), "idempotent");
+    let proxy_arp = lab
+        .node
+        .run(|| sysctl::read(&format!("net/ipv4/conf/{}/proxy_arp", lab.w(0).iface)))
+        .unwrap();
+    assert_eq!(proxy_arp, "1");
+}
