@@ -41,7 +41,7 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Display resources.
     Get(GetArgs),
-    /// Update fields of a resource with a merge patch.
+    /// Update fields of a resource with a merge or JSON patch.
     Patch(PatchArgs),
     /// Set or remove a label on a resource.
     Label(LabelArgs),

@@ -58,8 +58,10 @@ fn main() {
         path: dir.path().join("calico.db"),
     };
     println!(
-        "store_bench: {} resources, {} events x {WATCHERS} watchers, {WRITERS} writers",
-        sizes.resources, sizes.events
+        "store_bench: {} resources of ~{} bytes, {} events x {WATCHERS} watchers, {WRITERS} writers",
+        sizes.resources,
+        resource("pod0000000", 0).len(),
+        sizes.events
     );
     let embedded = runtime.block_on(measure("embedded", &embedded, sizes));
     let server = EtcdServer::start();

@@ -228,6 +228,7 @@ async fn username_and_password() {
             .trim(),
         "2"
     );
+    assert!(store.revision().await.unwrap() > rev);
 
     cfg.password = Some("wrong".into());
     let text = backend_error(EtcdStore::connect(&cfg).await);

@@ -85,7 +85,6 @@ impl Ipam {
             usage: args.intended_use,
         };
         let pools = candidate_pools(&ctx.pools, &request)?;
-        self.release_unneeded_affinities(ctx, version, host).await?;
         let owner = Owner {
             handle: args.handle.as_deref(),
             attrs: &args.attrs,
@@ -94,9 +93,10 @@ impl Ipam {
             0 => ctx.config.max_blocks_per_host,
             n => n,
         };
+        let affine = self.affine_blocks(host, version).await?;
+        let mut affine = self.release_unneeded_affinities(ctx, host, affine).await?;
         let mut lost_claims = 0;
         loop {
-            let affine = self.affine_blocks(host, version).await?;
             for cidr in in_pool_order(&pools, &affine) {
                 let need = num - got.len();
                 if need == 0 {
@@ -124,6 +124,8 @@ impl Ipam {
                     return Err(too_many_retries(&block_key(&cidr)));
                 }
             }
+            // Re-read: other allocators for this host may have claimed blocks meanwhile.
+            affine = self.affine_blocks(host, version).await?;
         }
         if !ctx.config.strict_affinity {
             let others: Vec<IpNet> = self

@@ -190,27 +190,23 @@ impl Ipam {
         Ok(())
     }
 
-    /// Releases empty blocks `host` owns in pools that no longer select it (run before
-    /// each auto-assign, as Calico does).
+    /// Releases the empty ones of `host`'s blocks `affine` that no pool selecting the host
+    /// contains any more (run before each auto-assign, as Calico does); returns the rest.
     pub(crate) async fn release_unneeded_affinities(
         &self,
         ctx: &Context,
-        version: IpVersion,
         host: &str,
-    ) -> Result<()> {
-        let listed =
-            stored::list::<BlockAffinity>(self.store(), &affinity_prefix(host, version)).await?;
-        for (key, aff) in listed {
-            let Some((_, cidr)) = parse_affinity_key(&key) else {
-                continue;
-            };
-            if aff.value.state == AffinityState::Confirmed
-                && !host_needs_block(&ctx.pools, &ctx.labels, &cidr)
-            {
-                self.release_affinity(host, cidr, true).await?;
+        affine: Vec<IpNet>,
+    ) -> Result<Vec<IpNet>> {
+        let mut kept = Vec::with_capacity(affine.len());
+        for cidr in affine {
+            let released = !host_needs_block(&ctx.pools, &ctx.labels, &cidr)
+                && self.release_affinity(host, cidr, true).await?;
+            if !released {
+                kept.push(cidr);
             }
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// Releases every block affinity of `host` (node removal): empty blocks are deleted,

@@ -6,7 +6,7 @@
 #[allow(dead_code)]
 mod etcd_server;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use datastore::{EtcdConfig, EtcdStore, ResourceClient, Store};
@@ -53,16 +53,13 @@ async fn lifecycle_on_etcd() {
     // Both blocks exist: n1 fills its own, then borrows from n2's.
     let more = ipam.auto_assign(&req("n1", "more", 4)).await.unwrap();
     assert_eq!(more.ipv4.iter().filter(|n| n.trunc() == block_b).count(), 2);
-    let free_in_b = (0..32u8)
-        .map(|i| {
-            IpAddr::from(std::net::Ipv4Addr::new(
-                10,
-                0,
-                0,
-                32 * (block_b.addr().to_string().ends_with(".32") as u8) + i,
-            ))
-        })
-        .find(|ip| !b.ipv4.iter().chain(&more.ipv4).any(|n| n.addr() == *ip))
+    let ipnet::IpNet::V4(b4) = block_b else {
+        panic!("IPv4 pool gave {block_b}");
+    };
+    let taken: Vec<IpAddr> = b.ipv4.iter().chain(&more.ipv4).map(|n| n.addr()).collect();
+    let free_in_b = (0..32u32)
+        .map(|i| IpAddr::from(Ipv4Addr::from(u32::from(b4.network()) + i)))
+        .find(|ip| !taken.contains(ip))
         .unwrap();
     ipam.assign_ip(&AssignIPArgs::new(free_in_b, "pinned", "n2"))
         .await

@@ -63,7 +63,7 @@ pub(super) fn rfc3339_now() -> String {
     rfc3339(secs)
 }
 
-pub(super) fn rfc3339(unix_secs: u64) -> String {
+fn rfc3339(unix_secs: u64) -> String {
     let days = (unix_secs / 86_400) as i64;
     let rem = unix_secs % 86_400;
     let (year, month, day) = civil_from_days(days);
@@ -76,7 +76,7 @@ pub(super) fn rfc3339(unix_secs: u64) -> String {
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

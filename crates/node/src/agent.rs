@@ -1,0 +1,254 @@
+//! The agent's wiring: start-up, then one task that owns every piece of mutable state and
+//! is fed by child tasks.
+//!
+//! ```text
+//!                       datastore (embedded file / etcd)
+//!                          │ list + watch "/calico/"
+//!                          ▼
+//!   ┌──────────────┐  SyncUpdate (mpsc)   ┌──────────────────────────────────────┐
+//!   │ syncer task  │ ───────────────────► │ agent loop: the only owner of state  │
+//!   └──────────────┘                      │   Model (resources, IPAM blocks)     │
+//!   ┌──────────────┐  SIGTERM / SIGINT    │   status report, in-sync flag        │
+//!   │ signal waits │ ───────────────────► │   (policy / dataplane / BGP plug in  │
+//!   └──────────────┘                      │    here as more inputs and outputs)  │
+//!   ┌──────────────┐  liveness tick       │                                      │
+//!   │ interval     │ ───────────────────► │                                      │
+//!   └──────────────┘                      └───┬──────────────┬───────────────┬───┘
+//!                          reports (Health)   │    counters  │  watch channel│
+//!                                             ▼    (Metrics) ▼               ▼
+//!                        health HTTP task: /liveness  metrics HTTP   status socket task
+//!                        /readiness (read-only)       task /metrics  (JSON per connection)
+//! ```
+//!
+//! Child tasks only read sockets, timers and the datastore and send typed messages in; the
+//! servers read shared, internally locked views. Every task is held by a `TaskGuard`, so
+//! returning from [`run`] stops them all.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{FelixConfigurationSpec, Kind, Resource};
+use datastore::{DatastoreConfig, ResourceClient};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::felix_config::ServeConfig;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::model::{Change, Model};
+use crate::settings::Settings;
+use crate::status::{NodeStatusReport, StatusSocket};
+use crate::syncer::{self, SyncKey, SyncUpdate, SyncerOptions};
+use crate::task::TaskGuard;
+use crate::{interfaces, nodename, preflight, startup, Error, Result};
+
+/// How often the agent loop proves it is alive.
+const LIVENESS_TICK: Duration = Duration::from_secs(5);
+/// How long the agent loop may stay silent before liveness fails.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long start-up waits for the datastore to answer.
+const DATASTORE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Default path of the status socket.
+pub const DEFAULT_STATUS_SOCKET: &str = "/var/run/calico/calico-node.sock";
+
+/// Command-line options of the agent.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    /// A `CalicoAPIConfig` file; else `/etc/calico/calicoctl.cfg` if present, else the environment.
+    pub datastore_config: Option<PathBuf>,
+    /// Where `calicoctl node status` finds us.
+    pub status_socket: PathBuf,
+}
+
+/// Starts the agent with settings from the process environment and runs it until SIGTERM or
+/// SIGINT (then returns `Ok`). Fails, having written nothing half-way, when it cannot start.
+pub async fn run(options: AgentOptions) -> Result<()> {
+    let settings = Settings::from_env(|name| std::env::var(name).ok())?;
+    let store_config = DatastoreConfig::load(options.datastore_config.as_deref())
+        .map_err(|e| Error::datastore("loading configuration", e))?;
+    let store = datastore::connect(&store_config)
+        .await
+        .map_err(|e| Error::datastore("connecting", e))?;
+    match tokio::time::timeout(DATASTORE_TIMEOUT, store.revision()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(Error::datastore("connecting", e)),
+        Err(_) => {
+            return Err(Error::datastore(
+                "connecting",
+                datastore::Error::Backend(format!("no answer within {DATASTORE_TIMEOUT:?}")),
+            ))
+        }
+    }
+    preflight::check(settings.dataplane_enabled)?;
+    let client = ResourceClient::new(Arc::clone(&store));
+
+    let name = nodename::resolve(settings.node_name.as_deref(), &settings.state_dir)?;
+    let local = interfaces::list()?;
+    let node = startup::run(&client, &settings, &name, &local).await?;
+    nodename::write(&settings.state_dir, &name)?;
+
+    let serve = ServeConfig::resolve(
+        |n| std::env::var(n).ok(),
+        felix_spec(&client, &format!("node.{name}")).await?.as_ref(),
+        felix_spec(&client, "default").await?.as_ref(),
+    )?;
+    let health = Health::default();
+    health.register("agent", Some(LIVENESS_TIMEOUT));
+    health.register("syncer", None);
+    let metrics = Arc::new(Metrics::new());
+
+    let mut servers = Vec::new();
+    if serve.health_enabled {
+        let listener = bind("health", &serve.health_host, serve.health_port).await?;
+        servers.push(serve_http(listener, crate::health::router(health.clone())));
+    }
+    if serve.metrics_enabled {
+        let listener = bind("metrics", &serve.metrics_host, serve.metrics_port).await?;
+        servers.push(serve_http(listener, crate::metrics::router(Arc::clone(&metrics))));
+    }
+    let mut report = NodeStatusReport {
+        node_name: name.clone(),
+        ..Default::default()
+    };
+    fill_node_status(&mut report, &node);
+    let (status_tx, status_rx) = watch::channel(report);
+    let socket = Arc::new(StatusSocket::bind(&options.status_socket)?);
+    servers.push({
+        let socket = Arc::clone(&socket);
+        TaskGuard::spawn(async move { socket.serve(status_rx).await })
+    });
+
+    let (syncer_task, updates) =
+        syncer::spawn(store, Arc::clone(&metrics), SyncerOptions::default());
+    let agent = Agent {
+        name,
+        model: Model::default(),
+        health,
+        metrics,
+        status: status_tx,
+    };
+    tracing::info!(node = %agent.name, "calico-node started");
+    let result = agent.run(updates).await;
+    drop(syncer_task);
+    drop(servers);
+    drop(socket);
+    result
+}
+
+/// The state-owning task.
+struct Agent {
+    name: String,
+    model: Model,
+    health: Health,
+    metrics: Arc<Metrics>,
+    status: watch::Sender<NodeStatusReport>,
+}
+
+impl Agent {
+    async fn run(mut self, mut updates: mpsc::Receiver<SyncUpdate>) -> Result<()> {
+        let io = |e| Error::io("cannot install a handler for", "SIGTERM/SIGINT", e);
+        let mut sigterm = signal(SignalKind::terminate()).map_err(io)?;
+        let mut sigint = signal(SignalKind::interrupt()).map_err(io)?;
+        let mut tick = tokio::time::interval(LIVENESS_TICK);
+        loop {
+            tokio::select! {
+                update = updates.recv() => match update {
+                    Some(update) => self.handle(update),
+                    None => return Err(Error::Interfaces("the datastore syncer stopped".into())),
+                },
+                _ = tick.tick() => self.health.report("agent", true, true),
+                _ = sigterm.recv() => {
+                    tracing::info!("SIGTERM: shutting down");
+                    return Ok(());
+                }
+                _ = sigint.recv() => {
+                    tracing::info!("SIGINT: shutting down");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, update: SyncUpdate) {
+        if !matches!(update, SyncUpdate::Status { .. }) {
+            self.metrics.update_processed();
+        }
+        match self.model.apply(update) {
+            Change::None => {}
+            Change::InSync(in_sync) => {
+                self.metrics.set_in_sync(in_sync);
+                if in_sync {
+                    // Ready from the first complete copy on; a later re-list only refreshes it.
+                    self.health.report("syncer", true, true);
+                }
+                self.publish(false);
+            }
+            Change::Item(key) => {
+                let own_node = matches!(&key, SyncKey::Resource { kind: Kind::Node, name, .. } if *name == self.name);
+                self.publish(own_node);
+            }
+        }
+    }
+
+    /// Refreshes the status report from the model.
+    fn publish(&self, own_node_changed: bool) {
+        let node = own_node_changed.then(|| self.model.node(&self.name)).flatten();
+        self.status.send_modify(|report| {
+            report.in_sync = self.model.in_sync();
+            report.resources = self.model.counts().clone();
+            if let Some(node) = node {
+                fill_node_status(report, node);
+            }
+        });
+    }
+}
+
+fn fill_node_status(report: &mut NodeStatusReport, node: &api::Node) {
+    let bgp = node.spec.bgp.clone().unwrap_or_default();
+    let some = |s: String| Some(s).filter(|s| !s.is_empty());
+    report.ipv4_address = some(bgp.ipv4_address);
+    report.ipv6_address = some(bgp.ipv6_address);
+    report.as_number = bgp.as_number.map(|a| a.0);
+}
+
+/// The spec of FelixConfiguration `name`, if it exists.
+async fn felix_spec(client: &ResourceClient, name: &str) -> Result<Option<FelixConfigurationSpec>> {
+    match client.get(Kind::FelixConfiguration, None, name).await {
+        Ok(Resource::FelixConfiguration(fc)) => Ok(Some(fc.spec)),
+        Ok(_) | Err(datastore::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(Error::datastore(format!("reading FelixConfiguration({name})"), e)),
+    }
+}
+
+/// Binds `host:port`; `localhost` means 127.0.0.1 and an empty host every IPv4 address.
+async fn bind(what: &str, host: &str, port: u16) -> Result<TcpListener> {
+    let ip = match host {
+        "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        other => other.parse().map_err(|_| {
+            Error::setting(
+                &format!("{what} host"),
+                other,
+                "expected an IP address or localhost",
+            )
+        })?,
+    };
+    let address = SocketAddr::new(ip, port);
+    TcpListener::bind(address).await.map_err(|error| Error::Serve {
+        what: what.to_string(),
+        address: address.to_string(),
+        error,
+    })
+}
+
+fn serve_http(listener: TcpListener, router: axum::Router) -> TaskGuard {
+    TaskGuard::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    })
+}
