@@ -24,6 +24,7 @@ mod kind;
 mod meta;
 mod netset;
 mod node;
+mod order;
 mod policy;
 mod port;
 mod protocol;

@@ -5,12 +5,13 @@
 //! errors. CHECK: verify the dataplane, the endpoint and (via the IPAM plugin) addresses.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use api::{Kind, Resource, WorkloadEndpoint};
-use datastore::ResourceClient;
+use datastore::{ResourceClient, Store};
 use ipnet::IpNet;
 
-use crate::calico_ipam::prev_result;
+use crate::calico_ipam::{self, prev_result};
 use crate::connect::{self, env_var};
 use crate::dataplane::{self, VethSpec, HOST_MAC};
 use crate::delegate;
@@ -21,6 +22,9 @@ use crate::netns;
 use crate::result::{CniResult, Interface, IpConfig};
 use crate::skel::{Action, Request};
 
+/// The IPAM type served in-process.
+const IN_PROCESS_IPAM: &str = "calico-ipam";
+
 /// Handles one calico invocation.
 pub async fn handle(req: Request) -> Result<Option<CniResult>> {
     let node = req.conf.node_name(env_var)?;
@@ -28,10 +32,13 @@ pub async fn handle(req: Request) -> Result<Option<CniResult>> {
     let host_veth = id.host_veth_name(&names::interface_prefix(
         env_var("FELIX_INTERFACEPREFIX").as_deref(),
     ));
+    let store = connect::store(&req.conf).await?;
     let ctx = Ctx {
         req: &req,
         id,
         host_veth,
+        client: ResourceClient::new(Arc::clone(&store)),
+        store,
     };
     match req.action {
         Action::Add => ctx.add().await.map(Some),
@@ -44,6 +51,8 @@ struct Ctx<'a> {
     req: &'a Request,
     id: WorkloadId,
     host_veth: String,
+    store: Arc<dyn Store>,
+    client: ResourceClient,
 }
 
 /// Narrows an address to a single host (/32, /128).
@@ -60,18 +69,31 @@ impl Ctx<'_> {
             .ok_or_else(|| Error::Env("CNI_NETNS is not set".into()))
     }
 
-    fn ipam(&self, command: &str) -> Result<Option<serde_json::Value>> {
-        let binary = delegate::find(&self.req.conf.ipam.plugin_type, &self.req.env.path)?;
-        delegate::run(&binary, command, &self.req.stdin)
+    /// Runs the IPAM plugin for `action`. Our own `calico-ipam` runs in-process (the same
+    /// code and lock as the binary, without a fork and exec and a second datastore
+    /// connection); any other type is executed from `CNI_PATH` as a runtime would.
+    async fn ipam(&self, action: Action) -> Result<Option<CniResult>> {
+        let req = self.req;
+        if req.conf.ipam.plugin_type == IN_PROCESS_IPAM {
+            let mut inner = req.clone();
+            inner.action = action;
+            return calico_ipam::serve(inner, Arc::clone(&self.store)).await;
+        }
+        let binary = delegate::find(&req.conf.ipam.plugin_type, &req.env.path)?;
+        let command = match action {
+            Action::Add => "ADD",
+            Action::Del => "DEL",
+            Action::Check => "CHECK",
+        };
+        delegate::run(&binary, command, &req.stdin)?
+            .map(|out| CniResult::from_json(&out))
+            .transpose()
     }
 
-    fn resources(&self, store: std::sync::Arc<dyn datastore::Store>) -> ResourceClient {
-        ResourceClient::new(store)
-    }
-
-    async fn existing_endpoint(&self, client: &ResourceClient) -> Result<Option<WorkloadEndpoint>> {
+    async fn existing_endpoint(&self) -> Result<Option<WorkloadEndpoint>> {
         let name = self.id.endpoint_name();
-        match client
+        match self
+            .client
             .get(Kind::WorkloadEndpoint, Some(&self.id.namespace), &name)
             .await
         {
@@ -85,9 +107,8 @@ impl Ctx<'_> {
         let req = self.req;
         let netns_path = self.netns_path()?;
         let ns = netns::open(netns_path)?;
-        let client = self.resources(connect::store(&req.conf).await?);
         let existing = self
-            .existing_endpoint(&client)
+            .existing_endpoint()
             .await?
             .filter(|w| w.spec.container_id == req.env.container_id);
         let (ips, dns, allocated) = match existing {
@@ -106,12 +127,14 @@ impl Ctx<'_> {
                 (ips, None, false)
             }
             None => {
-                let out = self.ipam("ADD")?.ok_or_else(|| Error::Delegate {
-                    plugin: req.conf.ipam.plugin_type.clone(),
-                    code: 999,
-                    msg: "IPAM plugin returned no result".into(),
-                })?;
-                let result = CniResult::from_json(&out)?;
+                let result = self
+                    .ipam(Action::Add)
+                    .await?
+                    .ok_or_else(|| Error::Delegate {
+                        plugin: req.conf.ipam.plugin_type.clone(),
+                        code: 999,
+                        msg: "IPAM plugin returned no result".into(),
+                    })?;
                 let ips: Vec<IpNet> = result
                     .ips
                     .iter()
@@ -141,7 +164,7 @@ impl Ctx<'_> {
                 container_mac: &mac,
                 labels: req.conf.labels(),
             });
-            client.apply(Resource::WorkloadEndpoint(wep)).await?;
+            self.client.apply(Resource::WorkloadEndpoint(wep)).await?;
             Ok::<_, Error>(mac)
         }
         .await;
@@ -154,7 +177,7 @@ impl Ctx<'_> {
                         .warn(&format!("removing {}: {undo}", self.host_veth));
                 }
                 if allocated {
-                    if let Err(undo) = self.ipam("DEL") {
+                    if let Err(undo) = self.ipam(Action::Del).await {
                         req.log.warn(&format!("releasing addresses: {undo}"));
                     }
                 }
@@ -193,8 +216,7 @@ impl Ctx<'_> {
 
     async fn del(&self) -> Result<()> {
         let req = self.req;
-        let client = self.resources(connect::store(&req.conf).await?);
-        let ours = match self.existing_endpoint(&client).await? {
+        let ours = match self.existing_endpoint().await? {
             Some(w) if w.spec.container_id != req.env.container_id => {
                 req.log.info(&format!(
                     "endpoint {} belongs to container {}; leaving it",
@@ -203,7 +225,8 @@ impl Ctx<'_> {
                 false
             }
             Some(w) => {
-                match client
+                match self
+                    .client
                     .delete(
                         Kind::WorkloadEndpoint,
                         Some(&self.id.namespace),
@@ -233,7 +256,7 @@ impl Ctx<'_> {
             }
             None => {}
         }
-        self.ipam("DEL")?;
+        self.ipam(Action::Del).await?;
         Ok(())
     }
 
@@ -250,8 +273,7 @@ impl Ctx<'_> {
         };
         let host = netns::connect_here()?;
         dataplane::verify(&host, ns, &spec).await?;
-        let client = self.resources(connect::store(&req.conf).await?);
-        match self.existing_endpoint(&client).await? {
+        match self.existing_endpoint().await? {
             Some(w) if w.spec.container_id == req.env.container_id => {}
             _ => {
                 return Err(Error::Config(format!(
@@ -260,7 +282,7 @@ impl Ctx<'_> {
                 )))
             }
         }
-        self.ipam("CHECK")?;
+        self.ipam(Action::Check).await?;
         Ok(())
     }
 }

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use datastore::Store;
 use ipam::{AssignIPArgs, AutoAssignArgs, Ipam};
 use ipnet::IpNet;
 
@@ -19,10 +21,16 @@ use crate::skel::{Action, Request};
 
 /// Handles one calico-ipam invocation.
 pub async fn handle(req: Request) -> Result<Option<CniResult>> {
+    let store = connect::store(&req.conf).await?;
+    serve(req, store).await
+}
+
+/// Handles one invocation on an open datastore (the calico plugin calls this in-process).
+pub async fn serve(req: Request, store: Arc<dyn Store>) -> Result<Option<CniResult>> {
     let node = req.conf.node_name(env_var)?;
     let id = WorkloadId::from_env(&req.env, &node);
     let handle_id = names::ipam_handle(&req.conf.name, &req.env.container_id);
-    let ipam = Ipam::new(connect::store(&req.conf).await?);
+    let ipam = Ipam::new(store);
     let lock_path = req
         .conf
         .ipam_lock_file

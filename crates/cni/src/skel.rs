@@ -24,6 +24,7 @@ pub enum Action {
 }
 
 /// One invocation.
+#[derive(Clone)]
 pub struct Request {
     pub action: Action,
     pub env: CniEnv,

@@ -30,7 +30,8 @@ fn ms(d: Duration) -> String {
 /// N workloads, each with one tier policy allowing from a shared selector set, plus a profile.
 fn endpoints(n: u32, set_members: u32) -> DesiredState {
     let mut s = DesiredState::default();
-    s.ip_sets.insert("clients".into(), (0..set_members).map(host).collect());
+    s.ip_sets
+        .insert("clients".into(), (0..set_members).map(host).collect());
     s.policies.insert(
         "np/bench/allow-clients".into(),
         Policy {
@@ -129,21 +130,47 @@ fn load_figures() {
         );
         let t0 = Instant::now();
         ns.run(|| nft::apply(&recreate(&table))).expect("recreate");
-        println!("{:<34} {:>8} {:>10} {:>10} {:>10}", "  full recreate", table.rule_count(), "", "", ms(t0.elapsed()));
+        println!(
+            "{:<34} {:>8} {:>10} {:>10} {:>10}",
+            "  full recreate",
+            table.rule_count(),
+            "",
+            "",
+            ms(t0.elapsed())
+        );
     }
 }
 
 fn iperf(lab: &Lab) -> Option<f64> {
     let (w1, w2) = (lab.w(0), lab.w(1));
     let mut server = Command::new("ip")
-        .args(["netns", "exec", &w2.ns.name, "iperf3", "-s", "-1", "-B", &w2.ip])
+        .args([
+            "netns",
+            "exec",
+            &w2.ns.name,
+            "iperf3",
+            "-s",
+            "-1",
+            "-B",
+            &w2.ip,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
     std::thread::sleep(Duration::from_millis(300));
     let out = Command::new("ip")
-        .args(["netns", "exec", &w1.ns.name, "iperf3", "-c", &w2.ip, "-t", "3", "-J"])
+        .args([
+            "netns",
+            "exec",
+            &w1.ns.name,
+            "iperf3",
+            "-c",
+            &w2.ip,
+            "-t",
+            "3",
+            "-J",
+        ])
         .output()
         .ok()?;
     let _ = server.kill();
@@ -154,7 +181,12 @@ fn iperf(lab: &Lab) -> Option<f64> {
 
 fn throughput_figures() {
     println!("\n== iperf3 workload -> workload through the node (3 s, 1 stream) ==");
-    if !Command::new("iperf3").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
+    if !Command::new("iperf3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         println!("iperf3 not installed: skipped (apt-get install -y iperf3)");
         return;
     }
@@ -162,12 +194,24 @@ fn throughput_figures() {
     let w1_ip: IpNet = format!("{}/32", lab.w(0).ip).parse().unwrap();
     let open = |lab: &Lab| {
         let mut s = DesiredState::default();
-        s.profiles.insert("open".into(), Profile { ingress: vec![Rule::default()], egress: vec![Rule::default()] });
+        s.profiles.insert(
+            "open".into(),
+            Profile {
+                ingress: vec![Rule::default()],
+                egress: vec![Rule::default()],
+            },
+        );
         for w in &lab.workloads {
             s.workloads.push(WorkloadEndpoint {
                 interface: w.iface.clone(),
-                ingress: EndpointPolicy { tiers: Vec::new(), profiles: vec!["open".into()] },
-                egress: EndpointPolicy { tiers: Vec::new(), profiles: vec!["open".into()] },
+                ingress: EndpointPolicy {
+                    tiers: Vec::new(),
+                    profiles: vec!["open".into()],
+                },
+                egress: EndpointPolicy {
+                    tiers: Vec::new(),
+                    profiles: vec!["open".into()],
+                },
             });
         }
         s
@@ -176,12 +220,22 @@ fn throughput_figures() {
     let mut linear = open(&lab);
     let mut rules: Vec<Rule> = (0..1_000)
         .map(|i| Rule {
-            source: EndpointMatch { nets: vec![host(100_000 + i)], ..Default::default() },
+            source: EndpointMatch {
+                nets: vec![host(100_000 + i)],
+                ..Default::default()
+            },
             ..Default::default()
         })
         .collect();
     rules.push(Rule::default());
-    linear.policies.insert("gnp/linear".into(), Policy { tier: "default".into(), ingress: rules, egress: Vec::new() });
+    linear.policies.insert(
+        "gnp/linear".into(),
+        Policy {
+            tier: "default".into(),
+            ingress: rules,
+            egress: Vec::new(),
+        },
+    );
     linear.workloads[1].ingress.tiers = vec![TierPolicies {
         name: "default".into(),
         policies: vec!["gnp/linear".into()],
@@ -197,7 +251,10 @@ fn throughput_figures() {
         Policy {
             tier: "default".into(),
             ingress: vec![Rule {
-                source: EndpointMatch { selector_set: Some("big".into()), ..Default::default() },
+                source: EndpointMatch {
+                    selector_set: Some("big".into()),
+                    ..Default::default()
+                },
                 ..Default::default()
             }],
             egress: Vec::new(),

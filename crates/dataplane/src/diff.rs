@@ -44,7 +44,10 @@ impl Batch {
 
 /// The batch that turns `old` (what is programmed; [`Table::empty`] when nothing is) into `new`.
 pub fn diff(old: &Table, new: &Table) -> Batch {
-    assert_eq!(old.family, new.family, "diffing tables of different families");
+    assert_eq!(
+        old.family, new.family,
+        "diffing tables of different families"
+    );
     if needs_recreate(old, new) {
         return recreate(new);
     }
@@ -54,7 +57,10 @@ pub fn diff(old: &Table, new: &Table) -> Batch {
 
     for (name, set) in &new.sets {
         if !old.sets.contains_key(name) {
-            body.push(format!("add set {t} {name} {{ {} }}", set.key.declaration()));
+            body.push(format!(
+                "add set {t} {name} {{ {} }}",
+                set.key.declaration()
+            ));
         }
     }
     for name in new.maps.keys() {
@@ -164,14 +170,11 @@ pub fn recreate(table: &Table) -> Batch {
 }
 
 fn needs_recreate(old: &Table, new: &Table) -> bool {
-    let set_changed = old
-        .sets
-        .iter()
-        .any(|(n, s)| {
-            s.key == SetKey::Unsupported
-                || new.sets.get(n).is_some_and(|ns| ns.key != s.key)
-                || new.maps.contains_key(n)
-        });
+    let set_changed = old.sets.iter().any(|(n, s)| {
+        s.key == SetKey::Unsupported
+            || new.sets.get(n).is_some_and(|ns| ns.key != s.key)
+            || new.maps.contains_key(n)
+    });
     let map_clash = old.maps.keys().any(|n| new.sets.contains_key(n));
     let hook_changed = old.chains.iter().any(|(n, c)| {
         new.chains
@@ -183,7 +186,10 @@ fn needs_recreate(old: &Table, new: &Table) -> bool {
 
 fn push_rules(b: &mut Batch, t: &str, name: &str, chain: &Chain) {
     for r in &chain.rules {
-        b.push(format!("add rule {t} {name} {} comment \"{}\"", r.body, r.comment));
+        b.push(format!(
+            "add rule {t} {name} {} comment \"{}\"",
+            r.body, r.comment
+        ));
         b.rules_written += 1;
     }
 }
@@ -279,7 +285,11 @@ mod tests {
         };
         assert!(pos("add chain ip calico cali-tw-cali2") < pos("add rule ip calico cali-tw-cali2"));
         assert!(pos("add rule ip calico cali-tw-cali2") < pos("add element ip calico cali-to-wl"));
-        assert!(!b.text.contains("flush"), "no existing chain is touched:\n{}", b.text);
+        assert!(
+            !b.text.contains("flush"),
+            "no existing chain is touched:\n{}",
+            b.text
+        );
         assert!(!b.text.contains("cali1"), "{}", b.text);
     }
 
@@ -292,8 +302,14 @@ mod tests {
         assert_eq!(lines[0], "add table ip calico");
         assert!(lines[1].starts_with("delete element ip calico cali-from-wl { \"cali2\" }"));
         assert!(lines[2].starts_with("delete element ip calico cali-to-wl { \"cali2\" }"));
-        assert_eq!(lines[lines.len() - 1], "delete chain ip calico cali-tw-cali2");
-        assert_eq!(lines[lines.len() - 2], "delete chain ip calico cali-fw-cali2");
+        assert_eq!(
+            lines[lines.len() - 1],
+            "delete chain ip calico cali-tw-cali2"
+        );
+        assert_eq!(
+            lines[lines.len() - 2],
+            "delete chain ip calico cali-fw-cali2"
+        );
         assert_eq!(b.rules_written, 0);
     }
 
@@ -305,7 +321,9 @@ mod tests {
         let new = v4(&s);
         let b = diff(&old, &new);
         let pos = |needle: &str| b.text.find(needle).unwrap();
-        assert!(pos("flush chain ip calico cali-tw-cali1") < pos("delete chain ip calico cali-pi-p"));
+        assert!(
+            pos("flush chain ip calico cali-tw-cali1") < pos("delete chain ip calico cali-pi-p")
+        );
         assert!(pos("flush chain ip calico cali-pi-p") < pos("delete chain ip calico cali-pi-p"));
     }
 
@@ -314,7 +332,8 @@ mod tests {
         let old = v4(&state(&["cali1"], &[]));
         let mut s = state(&["cali1"], &[]);
         s.ip_sets.clear();
-        s.ip_sets.insert("web".into(), vec!["10.1.0.0/24".parse().unwrap()]);
+        s.ip_sets
+            .insert("web".into(), vec!["10.1.0.0/24".parse().unwrap()]);
         s.policies.get_mut("p").unwrap().ingress = vec![Rule {
             source: crate::model::EndpointMatch {
                 selector_set: Some("web".into()),
@@ -325,7 +344,10 @@ mod tests {
         let b = diff(&old, &v4(&s));
         let pos = |needle: &str| b.text.find(needle).unwrap();
         assert!(pos("add set ip calico s_web") < pos("@s_web"));
-        assert!(b.text.trim_end().ends_with("delete set ip calico s_clients"));
+        assert!(b
+            .text
+            .trim_end()
+            .ends_with("delete set ip calico s_clients"));
     }
 
     #[test]
@@ -341,7 +363,9 @@ mod tests {
         );
         let b = diff(&old, &new);
         assert!(b.recreates_table);
-        assert!(b.text.starts_with("add table ip calico\ndelete table ip calico\nadd table ip calico\n"));
+        assert!(b
+            .text
+            .starts_with("add table ip calico\ndelete table ip calico\nadd table ip calico\n"));
         assert_eq!(b.rules_written, new.rule_count());
     }
 

@@ -54,7 +54,10 @@ pub enum Error {
     /// An interface named in a route does not exist.
     #[error("interface {0} not found")]
     NoSuchInterface(String),
-    /// An interface name that cannot be used in a /proc/sys path.
+    /// A log prefix that cannot be quoted in nft text.
+    #[error("invalid log prefix {0:?}")]
+    InvalidLogPrefix(String),
+    /// An interface name that cannot be used in nft text or a /proc/sys path.
     #[error("invalid interface name {0:?}")]
     InvalidInterfaceName(String),
     /// Writing a sysctl failed.

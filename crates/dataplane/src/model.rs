@@ -233,8 +233,14 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        let tcp = |port| FailsafePort { protocol: Protocol::Tcp, port };
-        let udp = |port| FailsafePort { protocol: Protocol::Udp, port };
+        let tcp = |port| FailsafePort {
+            protocol: Protocol::Tcp,
+            port,
+        };
+        let udp = |port| FailsafePort {
+            protocol: Protocol::Udp,
+            port,
+        };
         NodeConfig {
             workload_iface_prefix: "cali".to_owned(),
             endpoint_to_host_action: EndpointToHostAction::Drop,

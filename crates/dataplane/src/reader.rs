@@ -14,8 +14,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::model::IpVersion;
 use crate::table::{
-    BaseHook, ChainKind, Hook, NftRule, Set, SetKey, Table, Verdict, VerdictMap,
-    TABLE_NAME,
+    BaseHook, ChainKind, Hook, NftRule, Set, SetKey, Table, Verdict, VerdictMap, TABLE_NAME,
 };
 
 /// Parse the JSON listing of our table.
@@ -76,7 +75,12 @@ pub fn parse_table(json: &str, family: IpVersion) -> Result<Table, Error> {
                     continue;
                 }
                 let mut map = VerdictMap::default();
-                for elem in obj.get("elem").and_then(Value::as_array).into_iter().flatten() {
+                for elem in obj
+                    .get("elem")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some((key, verdict)) = map_element(elem) {
                         map.elements.insert(key, verdict);
                     }
@@ -117,7 +121,11 @@ fn parse_hook(obj: &Value) -> BaseHook {
     // A base chain whose policy is not accept is drift: report it as an unsupported hook.
     let accept = obj.get("policy").and_then(Value::as_str) == Some("accept");
     if accept {
-        BaseHook { kind, hook, priority }
+        BaseHook {
+            kind,
+            hook,
+            priority,
+        }
     } else {
         BaseHook {
             kind,
@@ -209,12 +217,28 @@ mod tests {
         assert_eq!(elems, ["10.0.0.1/32", "10.1.0.0/16", "10.2.0.1-10.2.0.5"]);
         assert_eq!(t.sets["s_a"].key, SetKey::Ipv4Net);
         assert_eq!(t.sets["ports"].key, SetKey::Unsupported);
-        assert_eq!(t.maps["m"].elements["cali1"], Verdict::Goto("cali-d".into()));
-        assert_eq!(t.maps["m"].elements["cali2"], Verdict::Jump("cali-e".into()));
+        assert_eq!(
+            t.maps["m"].elements["cali1"],
+            Verdict::Goto("cali-d".into())
+        );
+        assert_eq!(
+            t.maps["m"].elements["cali2"],
+            Verdict::Jump("cali-e".into())
+        );
         let fwd = t.chains["filter-FORWARD"].hook.unwrap();
-        assert_eq!((fwd.kind, fwd.hook, fwd.priority), (ChainKind::Filter, Hook::Forward, 0));
-        assert_eq!(t.chains["nat-POSTROUTING"].hook.unwrap().hook, Hook::Unsupported);
-        let comments: Vec<&str> = t.chains["cali-d"].rules.iter().map(|r| r.comment.as_str()).collect();
+        assert_eq!(
+            (fwd.kind, fwd.hook, fwd.priority),
+            (ChainKind::Filter, Hook::Forward, 0)
+        );
+        assert_eq!(
+            t.chains["nat-POSTROUTING"].hook.unwrap().hook,
+            Hook::Unsupported
+        );
+        let comments: Vec<&str> = t.chains["cali-d"]
+            .rules
+            .iter()
+            .map(|r| r.comment.as_str())
+            .collect();
         assert_eq!(comments, ["abc; why", ""]);
     }
 

@@ -21,6 +21,7 @@ use crate::table::{
 
 /// Render the table of one IP version.
 pub fn render(state: &DesiredState, family: IpVersion) -> Result<Table, Error> {
+    check_names(state)?;
     let mut r = Renderer {
         state,
         family,
@@ -31,6 +32,39 @@ pub fn render(state: &DesiredState, family: IpVersion) -> Result<Table, Error> {
     r.workloads()?;
     r.host_endpoints()?;
     Ok(r.table)
+}
+
+/// Interface names and the log prefix go into nft text inside quotes: refuse anything that
+/// could break out of them (Linux interface names are at most 15 bytes anyway).
+fn check_names(state: &DesiredState) -> Result<(), Error> {
+    let iface_ok = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 15
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c))
+    };
+    let cfg = &state.config;
+    let interfaces = state
+        .workloads
+        .iter()
+        .map(|w| &w.interface)
+        .chain(state.host_endpoints.iter().map(|h| &h.interface))
+        .chain([&cfg.workload_iface_prefix]);
+    for name in interfaces {
+        if !iface_ok(name) {
+            return Err(Error::InvalidInterfaceName(name.clone()));
+        }
+    }
+    let prefix_ok = cfg.log_prefix.len() <= 60
+        && cfg
+            .log_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _.-:".contains(c));
+    if !prefix_ok {
+        return Err(Error::InvalidLogPrefix(cfg.log_prefix.clone()));
+    }
+    Ok(())
 }
 
 /// Which side of the node an endpoint chain polices.
@@ -73,14 +107,22 @@ impl Renderer<'_> {
     fn of_family<'n>(&self, nets: impl IntoIterator<Item = &'n IpNet>) -> Vec<IpNet> {
         let nets: Vec<IpNet> = nets
             .into_iter()
-            .filter(|n| matches!((n, self.family), (IpNet::V4(_), IpVersion::V4) | (IpNet::V6(_), IpVersion::V6)))
+            .filter(|n| {
+                matches!(
+                    (n, self.family),
+                    (IpNet::V4(_), IpVersion::V4) | (IpNet::V6(_), IpVersion::V6)
+                )
+            })
             .copied()
             .collect();
         without_contained(nets)
     }
 
     fn add_set(&mut self, name: String, nets: Vec<IpNet>) {
-        let elements = nets.iter().map(ToString::to_string).collect::<BTreeSet<_>>();
+        let elements = nets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<BTreeSet<_>>();
         let key = self.set_key();
         self.table.sets.insert(name, Set { key, elements });
     }
@@ -197,10 +239,25 @@ impl Renderer<'_> {
             }
             rules
         };
-        let from_wl = dispatch("iifname", names::FROM_WL_MAP, true, "dispatch from workload");
+        let from_wl = dispatch(
+            "iifname",
+            names::FROM_WL_MAP,
+            true,
+            "dispatch from workload",
+        );
         let to_wl = dispatch("oifname", names::TO_WL_MAP, true, "dispatch to workload");
-        let from_hep = dispatch("iifname", names::FROM_HEP_MAP, false, "dispatch from host endpoint");
-        let to_hep = dispatch("oifname", names::TO_HEP_MAP, false, "dispatch to host endpoint");
+        let from_hep = dispatch(
+            "iifname",
+            names::FROM_HEP_MAP,
+            false,
+            "dispatch from host endpoint",
+        );
+        let to_hep = dispatch(
+            "oifname",
+            names::TO_HEP_MAP,
+            false,
+            "dispatch to host endpoint",
+        );
         self.chain(names::FROM_WL_DISPATCH, None, from_wl);
         self.chain(names::TO_WL_DISPATCH, None, to_wl);
         self.chain(names::FROM_HEP_DISPATCH, None, from_hep);
@@ -265,7 +322,9 @@ impl Renderer<'_> {
             names::FROM_HEP_MAP,
             names::TO_HEP_MAP,
         ] {
-            self.table.maps.insert(map.to_owned(), VerdictMap::default());
+            self.table
+                .maps
+                .insert(map.to_owned(), VerdictMap::default());
         }
     }
 
@@ -345,7 +404,10 @@ impl Renderer<'_> {
             ));
         }
         rules.push(NftRule::new(
-            format!("meta mark set meta mark & {}", mark(!(ACCEPT_MARK | PASS_MARK))),
+            format!(
+                "meta mark set meta mark & {}",
+                mark(!(ACCEPT_MARK | PASS_MARK))
+            ),
             &format!("{who} {d}: clear accept and pass marks"),
         ));
         if failsafe.is_none() && dir == Direction::Egress && self.family == IpVersion::V4 {
@@ -459,8 +521,14 @@ impl Renderer<'_> {
                 continue;
             };
             let action = match rule.action {
-                Action::Allow => format!("counter meta mark set meta mark | {} return", mark(ACCEPT_MARK)),
-                Action::Pass => format!("counter meta mark set meta mark | {} return", mark(PASS_MARK)),
+                Action::Allow => format!(
+                    "counter meta mark set meta mark | {} return",
+                    mark(ACCEPT_MARK)
+                ),
+                Action::Pass => format!(
+                    "counter meta mark set meta mark | {} return",
+                    mark(PASS_MARK)
+                ),
                 Action::Deny => "counter drop".to_owned(),
                 Action::Log => {
                     let cfg = &self.state.config;
@@ -622,7 +690,10 @@ fn net_list(nets: &[IpNet]) -> String {
         [one] => one.to_string(),
         many => format!(
             "{{ {} }}",
-            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -652,7 +723,10 @@ fn port_list(ports: &[PortRange]) -> String {
             }
             match merged.as_slice() {
                 [one] => text(one),
-                many => format!("{{ {} }}", many.iter().map(text).collect::<Vec<_>>().join(", ")),
+                many => format!(
+                    "{{ {} }}",
+                    many.iter().map(text).collect::<Vec<_>>().join(", ")
+                ),
             }
         }
     }
@@ -684,7 +758,10 @@ mod tests {
     fn port_lists_are_merged_and_sorted() {
         let p = |first, last| PortRange { first, last };
         assert_eq!(port_list(&[p(80, 80)]), "80");
-        assert_eq!(port_list(&[p(90, 99), p(80, 80), p(81, 85), p(95, 120)]), "{ 80-85, 90-120 }");
+        assert_eq!(
+            port_list(&[p(90, 99), p(80, 80), p(81, 85), p(95, 120)]),
+            "{ 80-85, 90-120 }"
+        );
         assert_eq!(port_list(&[p(1, 10), p(11, 11)]), "1-11");
     }
 
@@ -727,7 +804,10 @@ mod tests {
             },
             egress: EndpointPolicy::default(),
         });
-        assert!(matches!(render(&state, IpVersion::V4), Err(Error::UnknownPolicy(_))));
+        assert!(matches!(
+            render(&state, IpVersion::V4),
+            Err(Error::UnknownPolicy(_))
+        ));
         let mut rule = Rule::default();
         rule.destination.ports = vec![PortRange { first: 1, last: 1 }];
         state.policies.insert(
@@ -739,9 +819,15 @@ mod tests {
             },
         );
         let err = render(&state, IpVersion::V4).unwrap_err().to_string();
-        assert_eq!(err, "tier t policy p ingress rule 0: ports need protocol tcp, udp, sctp or udplite");
+        assert_eq!(
+            err,
+            "tier t policy p ingress rule 0: ports need protocol tcp, udp, sctp or udplite"
+        );
         state.workloads.push(state.workloads[0].clone());
         state.policies.get_mut("p").unwrap().ingress.clear();
-        assert!(matches!(render(&state, IpVersion::V4), Err(Error::DuplicateInterface(_))));
+        assert!(matches!(
+            render(&state, IpVersion::V4),
+            Err(Error::DuplicateInterface(_))
+        ));
     }
 }

@@ -12,8 +12,7 @@ use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-    RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, RouteMessageBuilder};
@@ -169,8 +168,7 @@ fn netlink(operation: &str) -> impl Fn(rtnetlink::Error) -> Error + '_ {
 /// The route a kernel message describes, if it is one of ours.
 fn ours(msg: &RouteMessage, links: &BTreeMap<u32, String>) -> Option<Route> {
     let h = &msg.header;
-    if h.protocol != RouteProtocol::Other(ROUTE_PROTOCOL) || h.table != RouteHeader::RT_TABLE_MAIN
-    {
+    if h.protocol != RouteProtocol::Other(ROUTE_PROTOCOL) || h.table != RouteHeader::RT_TABLE_MAIN {
         return None;
     }
     let mut dst = None;

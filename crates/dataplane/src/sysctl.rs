@@ -64,7 +64,16 @@ mod tests {
 
     #[test]
     fn names_that_escape_or_widen_are_refused() {
-        for bad in ["", ".", "..", "a/b", "all", "default", "x y", "abcdefghijklmnop"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "all",
+            "default",
+            "x y",
+            "abcdefghijklmnop",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_name("cali1a2b3c4d5e6").is_ok());

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use common::{list_routes, node_routes, Lab, Netns, NODE_IP};
 use dataplane::model::{
-    Action, DesiredState, EndpointMatch, EndpointPolicy, EndpointToHostAction, IpVersion, Policy,
-    PortRange, Profile, Protocol, Rule, TierDefault, TierPolicies, WorkloadEndpoint,
+    Action, DesiredState, EndpointMatch, EndpointPolicy, EndpointToHostAction, IpPool, IpVersion,
+    Policy, PortRange, Profile, Protocol, Rule, TierDefault, TierPolicies, WorkloadEndpoint,
 };
 use dataplane::routes::{Route, ROUTE_PROTOCOL};
 use dataplane::{nft, render, sysctl};
@@ -92,14 +92,18 @@ fn allow_all_then_default_deny_with_conntrack_return_traffic() {
             ..Default::default()
         },
     );
-    state.workloads[1].ingress.tiers = vec![tier("default", &["gnp/default-deny"], TierDefault::Deny)];
+    state.workloads[1].ingress.tiers =
+        vec![tier("default", &["gnp/default-deny"], TierDefault::Deny)];
     let batch = lab.node.converge(&state);
     assert!(
         batch.text.contains("flush chain ip calico cali-tw-caliw2"),
         "{}",
         batch.text
     );
-    assert!(!batch.text.contains("cali-fw-caliw1\n") && !batch.text.contains("flush chain ip calico cali-tw-caliw1"));
+    assert!(
+        !batch.text.contains("cali-fw-caliw1\n")
+            && !batch.text.contains("flush chain ip calico cali-tw-caliw1")
+    );
     assert!(!w1.ns.ping(&w2.ip), "ping to w2 must be dropped");
     assert!(!w1.ns.tcp(&w2.ip, PORT), "tcp to w2 must be dropped");
     assert!(!w1.ns.udp(&w2.ip, PORT), "udp to w2 must be dropped");
@@ -129,16 +133,25 @@ fn selector_set_membership_change_takes_effect_without_rule_rewrite() {
             egress: Vec::new(),
         },
     );
-    state.workloads[1].ingress.tiers =
-        vec![tier("default", &["np/demo/allow-clients"], TierDefault::Deny)];
+    state.workloads[1].ingress.tiers = vec![tier(
+        "default",
+        &["np/demo/allow-clients"],
+        TierDefault::Deny,
+    )];
     lab.node.converge(&state);
     assert!(!w1.ns.tcp(&w2.ip, PORT), "w1 is not a client yet");
 
-    state.ip_sets.insert("clients".to_owned(), vec![format!("{}/32", w1.ip).parse().unwrap()]);
+    state.ip_sets.insert(
+        "clients".to_owned(),
+        vec![format!("{}/32", w1.ip).parse().unwrap()],
+    );
     let batch = lab.node.converge(&state);
     assert_eq!(
         batch.text,
-        format!("add table ip calico\nadd element ip calico s_clients {{ {}/32 }}\n", w1.ip)
+        format!(
+            "add table ip calico\nadd element ip calico s_clients {{ {}/32 }}\n",
+            w1.ip
+        )
     );
     assert_eq!(batch.rules_written, 0);
     assert!(w1.ns.tcp(&w2.ip, PORT), "w1 joined the set");
@@ -165,8 +178,14 @@ fn pass_goes_to_next_tier_and_profiles_catch_fall_through() {
         egress: Vec::new(),
     };
     // w2: tier security passes PORT (and drops the rest); tier default allows PORT.
-    state.policies.insert("gnp/pass-web".into(), policy("security", vec![tcp_port_rule(Action::Pass, PORT)]));
-    state.policies.insert("gnp/allow-web".into(), policy("default", vec![tcp_port_rule(Action::Allow, PORT)]));
+    state.policies.insert(
+        "gnp/pass-web".into(),
+        policy("security", vec![tcp_port_rule(Action::Pass, PORT)]),
+    );
+    state.policies.insert(
+        "gnp/allow-web".into(),
+        policy("default", vec![tcp_port_rule(Action::Allow, PORT)]),
+    );
     state.workloads[1].ingress = EndpointPolicy {
         tiers: vec![
             tier("security", &["gnp/pass-web"], TierDefault::Deny),
@@ -177,15 +196,27 @@ fn pass_goes_to_next_tier_and_profiles_catch_fall_through() {
     // w1: a default-Pass tier whose policy never matches tcp, then the allow-all profile.
     state.policies.insert(
         "gnp/udp-only".into(),
-        policy("platform", vec![Rule { protocol: Some(Protocol::Udp), ..allow() }]),
+        policy(
+            "platform",
+            vec![Rule {
+                protocol: Some(Protocol::Udp),
+                ..allow()
+            }],
+        ),
     );
     state.workloads[0].ingress.tiers = vec![tier("platform", &["gnp/udp-only"], TierDefault::Pass)];
     lab.node.converge(&state);
 
-    assert!(w1.ns.tcp(&w2.ip, PORT), "passed by security, allowed by default");
+    assert!(
+        w1.ns.tcp(&w2.ip, PORT),
+        "passed by security, allowed by default"
+    );
     assert!(!w1.ns.tcp(&w2.ip, PORT + 1), "end of tier security drops");
     assert!(!w1.ns.ping(&w2.ip), "end of tier security drops ping");
-    assert!(w2.ns.tcp(&w1.ip, PORT), "default-Pass tier falls through to the profile");
+    assert!(
+        w2.ns.tcp(&w1.ip, PORT),
+        "default-Pass tier falls through to the profile"
+    );
 
     // The same Pass with no later tier and no profile: dropped at the end.
     state.workloads[1].ingress.tiers.truncate(1);
@@ -203,10 +234,16 @@ fn workload_to_host_follows_default_endpoint_to_host_action() {
     assert!(!w1.ns.tcp(NODE_IP, PORT), "Drop is the default");
     state.config.endpoint_to_host_action = EndpointToHostAction::Accept;
     lab.node.converge(&state);
-    assert!(w1.ns.tcp(NODE_IP, PORT), "Accept after egress policy allowed");
+    assert!(
+        w1.ns.tcp(NODE_IP, PORT),
+        "Accept after egress policy allowed"
+    );
     state.workloads[0].egress = EndpointPolicy::default();
     lab.node.converge(&state);
-    assert!(!w1.ns.tcp(NODE_IP, PORT), "egress policy still applies first");
+    assert!(
+        !w1.ns.tcp(NODE_IP, PORT),
+        "egress policy still applies first"
+    );
 }
 
 #[test]
@@ -215,13 +252,18 @@ fn drift_is_repaired_from_what_the_reader_sees() {
     let (w1, w2) = (lab.w(0), lab.w(1));
     let _s2 = w2.ns.serve(PORT);
     let mut state = allow_all(&lab);
-    state.policies.insert("gnp/default-deny".to_owned(), Policy::default());
-    state.workloads[1].ingress.tiers = vec![tier("default", &["gnp/default-deny"], TierDefault::Deny)];
+    state
+        .policies
+        .insert("gnp/default-deny".to_owned(), Policy::default());
+    state.workloads[1].ingress.tiers =
+        vec![tier("default", &["gnp/default-deny"], TierDefault::Deny)];
     lab.node.converge(&state);
     assert!(!w1.ns.tcp(&w2.ip, PORT));
 
     // Someone deletes our table: policy is gone, traffic flows.
-    assert!(lab.node.exec_ok(&["nft", "delete", "table", "ip", "calico"]));
+    assert!(lab
+        .node
+        .exec_ok(&["nft", "delete", "table", "ip", "calico"]));
     assert!(w1.ns.tcp(&w2.ip, PORT), "no table, no policy");
     let repaired = lab.node.converge(&state);
     assert!(!repaired.is_empty());
@@ -229,8 +271,24 @@ fn drift_is_repaired_from_what_the_reader_sees() {
     assert!(lab.node.converge(&state).is_empty(), "converged");
 
     // Someone adds a rule to one of our chains and a member to a set: only that is repaired.
-    assert!(lab.node.exec_ok(&["nft", "insert", "rule", "ip", "calico", "cali-tw-caliw2", "accept"]));
-    assert!(lab.node.exec_ok(&["nft", "add", "element", "ip", "calico", "all_pools", "{ 10.99.0.0/16 }"]));
+    assert!(lab.node.exec_ok(&[
+        "nft",
+        "insert",
+        "rule",
+        "ip",
+        "calico",
+        "cali-tw-caliw2",
+        "accept"
+    ]));
+    assert!(lab.node.exec_ok(&[
+        "nft",
+        "add",
+        "element",
+        "ip",
+        "calico",
+        "all_pools",
+        "{ 10.99.0.0/16 }"
+    ]));
     assert!(w1.ns.tcp(&w2.ip, PORT), "the foreign rule opens w2");
     let repaired = lab.node.converge(&state);
     assert_eq!(
@@ -239,7 +297,9 @@ fn drift_is_repaired_from_what_the_reader_sees() {
         "{}",
         repaired.text
     );
-    assert!(repaired.text.contains("delete element ip calico all_pools { 10.99.0.0/16 }"));
+    assert!(repaired
+        .text
+        .contains("delete element ip calico all_pools { 10.99.0.0/16 }"));
     assert!(!w1.ns.tcp(&w2.ip, PORT), "foreign rule removed");
 }
 
@@ -254,14 +314,21 @@ fn golden_rulesets_load_and_read_back_identical() {
         .collect();
     inputs.sort();
     for input in inputs {
-        let state: DesiredState = serde_json::from_str(&fs::read_to_string(&input).unwrap()).unwrap();
+        let state: DesiredState =
+            serde_json::from_str(&fs::read_to_string(&input).unwrap()).unwrap();
         for family in [IpVersion::V4, IpVersion::V6] {
             let table = render(&state, family).unwrap();
             let batch = dataplane::recreate(&table);
-            ns.run(|| nft::apply(&batch)).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+            ns.run(|| nft::apply(&batch))
+                .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
             let read = ns.run(|| nft::read_table(family)).unwrap();
             let again = dataplane::diff(&read, &table);
-            assert!(again.is_empty(), "{} {family:?}: {}", input.display(), again.text);
+            assert!(
+                again.is_empty(),
+                "{} {family:?}: {}",
+                input.display(),
+                again.text
+            );
         }
     }
 }
@@ -272,11 +339,15 @@ fn failed_batch_changes_nothing() {
     let table = render(&DesiredState::default(), IpVersion::V4).unwrap();
     ns.run(|| nft::converge(&table)).unwrap();
     let mut bad = dataplane::recreate(&table);
-    bad.text.push_str("add rule ip calico no-such-chain accept\n");
+    bad.text
+        .push_str("add rule ip calico no-such-chain accept\n");
     bad.commands += 1;
     assert!(ns.run(|| nft::apply(&bad)).is_err());
     let read = ns.run(|| nft::read_table(IpVersion::V4)).unwrap();
-    assert!(dataplane::diff(&read, &table).is_empty(), "old table intact");
+    assert!(
+        dataplane::diff(&read, &table).is_empty(),
+        "old table intact"
+    );
 }
 
 #[test]
@@ -285,7 +356,15 @@ fn routes_are_ours_only_and_sysctls_are_set() {
     let ours = list_routes(&lab.node);
     assert_eq!(ours.len(), 3, "{ours:?}");
     // A route of another protocol is never touched.
-    lab.node.ip(&["route", "add", "10.99.0.0/24", "dev", "eth0", "proto", "static"]);
+    lab.node.ip(&[
+        "route",
+        "add",
+        "10.99.0.0/24",
+        "dev",
+        "eth0",
+        "proto",
+        "static",
+    ]);
     let keep = Route::Workload {
         dst: format!("{}/32", lab.w(0).ip).parse().unwrap(),
         iface: lab.w(0).iface.clone(),
@@ -294,11 +373,16 @@ fn routes_are_ours_only_and_sysctls_are_set() {
     let diff = node_routes(&lab.node, &desired);
     assert_eq!(diff.delete.len(), 2);
     assert_eq!(list_routes(&lab.node), desired);
-    assert!(lab.node.exec_ok(&["sh", "-c", "ip route show 10.99.0.0/24 | grep -q eth0"]));
+    assert!(lab
+        .node
+        .exec_ok(&["sh", "-c", "ip route show 10.99.0.0/24 | grep -q eth0"]));
     assert!(lab.node.exec_ok(&[
         "sh",
         "-c",
-        &format!("ip route show proto {ROUTE_PROTOCOL} | grep -q '{} dev caliw1'", lab.w(0).ip),
+        &format!(
+            "ip route show proto {ROUTE_PROTOCOL} | grep -q '{} dev caliw1'",
+            lab.w(0).ip
+        ),
     ]));
     assert!(node_routes(&lab.node, &desired).is_empty(), "idempotent");
     let proxy_arp = lab
@@ -306,4 +390,41 @@ fn routes_are_ours_only_and_sysctls_are_set() {
         .run(|| sysctl::read(&format!("net/ipv4/conf/{}/proxy_arp", lab.w(0).iface)))
         .unwrap();
     assert_eq!(proxy_arp, "1");
+}
+
+#[test]
+fn nat_outgoing_masquerades_traffic_leaving_the_pools() {
+    let lab = Lab::new("nat");
+    let ext = Netns::new("nat-ext");
+    lab.node.ip(&[
+        "link", "add", "ext0", "type", "veth", "peer", "name", "eth0", "netns", &ext.name,
+    ]);
+    lab.node
+        .ip(&["addr", "add", "192.168.201.1/24", "dev", "ext0"]);
+    lab.node.ip(&["link", "set", "ext0", "up"]);
+    ext.ip(&["addr", "add", "192.168.201.2/24", "dev", "eth0"]);
+    ext.ip(&["link", "set", "eth0", "up"]);
+    let _outside = ext.serve(PORT);
+    let _inside = lab.w(1).ns.serve(PORT);
+    let w1 = lab.w(0);
+
+    let mut state = allow_all(&lab);
+    state.config.ip_pools = vec![IpPool {
+        cidr: "10.65.0.0/16".parse().unwrap(),
+        nat_outgoing: false,
+    }];
+    lab.node.converge(&state);
+    assert!(
+        !w1.ns.tcp("192.168.201.2", PORT),
+        "outside has no route back to the pool"
+    );
+
+    state.config.ip_pools[0].nat_outgoing = true;
+    let batch = lab.node.converge(&state);
+    assert_eq!(batch.rules_written, 1, "{}", batch.text);
+    assert!(
+        w1.ns.tcp("192.168.201.2", PORT),
+        "masqueraded to the node's address"
+    );
+    assert!(w1.ns.tcp(&lab.w(1).ip, PORT), "pool to pool still routed");
 }

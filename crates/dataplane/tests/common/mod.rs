@@ -2,7 +2,6 @@
 //! a node namespace with two workload namespaces plumbed the way Calico's CNI does it (veth,
 //! /32 routes, proxy ARP towards 169.254.1.1), and TCP/UDP/ICMP probes.
 
-
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -87,7 +86,8 @@ impl Netns {
         let to: SocketAddr = format!("{addr}:{port}").parse().unwrap();
         self.run(|| {
             let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(700)))
+                .unwrap();
             sock.send_to(b"probe", to).unwrap();
             let mut buf = [0u8; 16];
             matches!(sock.recv_from(&mut buf), Ok((5, _)))
@@ -123,7 +123,8 @@ impl Servers {
     fn start(tcp: TcpListener, udp: UdpSocket) -> Servers {
         let stop = Arc::new(AtomicBool::new(false));
         tcp.set_nonblocking(true).unwrap();
-        udp.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let s1 = stop.clone();
         let t1 = std::thread::spawn(move || {
             while !s1.load(Ordering::Relaxed) {
@@ -191,7 +192,9 @@ pub const NODE_IP: &str = "192.168.200.1";
 impl Lab {
     pub fn new(tag: &str) -> Lab {
         let node = Netns::new(&format!("{tag}-node"));
-        node.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]);
+        node.ip(&[
+            "link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer",
+        ]);
         node.ip(&["addr", "add", &format!("{NODE_IP}/24"), "dev", "eth0"]);
         node.ip(&["link", "set", "eth0peer", "up"]);
         node.ip(&["link", "set", "eth0", "up"]);
@@ -203,12 +206,30 @@ impl Lab {
             let ns = Netns::new(&format!("{tag}-w{i}"));
             let iface = format!("caliw{i}");
             let ip = format!("10.65.0.{}", i + 1);
-            node.ip(&["link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns", &ns.name]);
+            node.ip(&[
+                "link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
+            ]);
             node.ip(&["link", "set", &iface, "address", "ee:ee:ee:ee:ee:ee", "up"]);
             ns.ip(&["link", "set", "eth0", "up"]);
             ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "eth0"]);
-            ns.ip(&["route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"]);
-            ns.ip(&["route", "add", "default", "via", "169.254.1.1", "dev", "eth0"]);
+            ns.ip(&[
+                "route",
+                "add",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+                "scope",
+                "link",
+            ]);
+            ns.ip(&[
+                "route",
+                "add",
+                "default",
+                "via",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+            ]);
             node.run(|| sysctl::configure_workload_interface(&iface, IpVersion::V4))
                 .expect("sysctls");
             routes.insert(Route::Workload {

@@ -109,7 +109,8 @@ impl SyncKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "camelCase")]
 pub enum SyncValue {
-    Resource(#[serde(with = "resource_json")] Box<Resource>),
+    #[serde(with = "resource_json")]
+    Resource(Box<Resource>),
     IpamBlock(Box<ipam::AllocationBlock>),
 }
 
