@@ -1,4 +1,4 @@
-//! The IPAM plugin boundary in both directions: Debian's `ptp` delegating to our
+//! The IPAM plugin boundary in both directions: Debian's `macvlan` delegating to our
 //! `calico-ipam` binary, and our `calico` delegating to Debian's `host-local` (errors
 //! included).
 
@@ -10,30 +10,31 @@ use common::*;
 use serde_json::json;
 
 #[test]
-fn ptp_delegates_to_the_calico_ipam_binary() {
+fn macvlan_delegates_to_the_calico_ipam_binary() {
     let node = Node::new();
     node.pool("pool1", "10.75.0.0/24", 26);
-    let pod = Netns::new("ptp");
-    let mut conf = node.conf(
-        "1.0.0",
-        json!({"name": "ptpnet", "type": "ptp", "ipMasq": false}),
-    );
+    let pod = Netns::new("mv");
+    // (Debian's ptp cannot take /32 addresses from any IPAM: it deletes a subnet route
+    // that a /32 never creates. macvlan takes them as they are.)
+    let conf_extra =
+        json!({"name": "mvnet", "type": "macvlan", "master": UPLINK, "mode": "bridge"});
+    let mut conf = node.conf("1.0.0", conf_extra);
     conf["ipam"] = json!({"type": "calico-ipam"});
-    let add = Invocation::new("ADD", "ptp1", &pod.path()).k8s("ns", "ptp");
+    let add = Invocation::new("ADD", "mv1", &pod.path()).k8s("ns", "mv");
     let result = node
-        .run_plugin(Path::new("/usr/lib/cni/ptp"), &add, &conf)
+        .run_plugin(Path::new("/usr/lib/cni/macvlan"), &add, &conf)
         .expect_ok();
     let ip = result_ip(&result, 0);
     assert!(ip.starts_with("10.75.0."), "{result}");
     let alloc = node.allocation(&ip).unwrap();
-    assert_eq!(alloc.handle.as_deref(), Some("ptpnet.ptp1"));
-    assert_eq!(alloc.attributes["pod"], "ptp");
+    assert_eq!(alloc.handle.as_deref(), Some("mvnet.mv1"));
+    assert_eq!(alloc.attributes["pod"], "mv");
     assert!(pod.ip(&["addr", "show", "eth0"]).contains(&ip));
 
-    // calico-ipam's own CHECK and DEL, as ptp runs them.
+    // calico-ipam's DEL as macvlan runs it; a repeated DEL straight to calico-ipam succeeds.
     let mut del = add.clone();
     del.command = "DEL";
-    node.run_plugin(Path::new("/usr/lib/cni/ptp"), &del, &conf)
+    node.run_plugin(Path::new("/usr/lib/cni/macvlan"), &del, &conf)
         .expect_ok();
     assert!(node.allocation(&ip).is_none());
     let direct = Path::new(env!("CARGO_BIN_EXE_calico-ipam"));

@@ -41,7 +41,7 @@ pub const FAILSAFE_OUT: &str = "cali-failsafe-out";
 /// Masquerade rule for pools with natOutgoing.
 pub const NAT_OUTGOING: &str = "cali-nat-outgoing";
 
-/// Base chains.
+/// Base chain on the forward hook.
 pub const BASE_FORWARD: &str = "filter-FORWARD";
 /// Base chain on the input hook.
 pub const BASE_INPUT: &str = "filter-INPUT";

@@ -33,14 +33,6 @@ impl IpVersion {
             IpVersion::V6 => "ipv6",
         }
     }
-
-    /// Address width in bits.
-    pub fn bits(self) -> u8 {
-        match self {
-            IpVersion::V4 => 32,
-            IpVersion::V6 => 128,
-        }
-    }
 }
 
 /// The address as an integer (IPv4 in the low 32 bits).

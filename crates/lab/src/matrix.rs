@@ -42,9 +42,9 @@ impl Matrix {
     /// a summary line.
     pub fn render(&self, names: &[String], color: bool) -> String {
         let mut table = Table::new();
-        table.load_preset(presets::UTF8_FULL_CONDENSED);
-        if !color {
-            table.force_no_tty();
+        table.load_style(presets::UTF8_FULL_CONDENSED).force_no_tty();
+        if color {
+            table.enforce_styling();
         }
         let mut header = vec![Cell::new("from \\ to")];
         header.extend(names.iter().map(|n| Cell::new(n).set_alignment(CellAlignment::Center)));

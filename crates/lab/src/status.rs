@@ -86,7 +86,7 @@ fn yes_no(b: bool) -> &'static str {
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED).force_no_tty();
+    t.load_style(presets::UTF8_FULL_CONDENSED).force_no_tty();
     t.set_header(header.to_vec());
     t
 }

@@ -25,12 +25,12 @@
 //! returning from [`run`] stops them all.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::{FelixConfigurationSpec, Kind, Resource};
-use datastore::{DatastoreConfig, ResourceClient};
+use datastore::{DatastoreConfig, ResourceClient, Store};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
@@ -39,6 +39,7 @@ use crate::felix_config::ServeConfig;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::model::{Change, Model};
+use crate::record::Recorder;
 use crate::settings::Settings;
 use crate::status::{NodeStatusReport, StatusSocket};
 use crate::syncer::{self, SyncKey, SyncUpdate, SyncerOptions};
@@ -62,68 +63,71 @@ pub struct AgentOptions {
     pub datastore_config: Option<PathBuf>,
     /// Where `calicoctl node status` finds us.
     pub status_socket: PathBuf,
+    /// Append every datastore update handled to this file (JSON lines) for replay.
+    pub record_events: Option<PathBuf>,
 }
 
 /// Starts the agent with settings from the process environment and runs it until SIGTERM or
 /// SIGINT (then returns `Ok`). Fails, having written nothing half-way, when it cannot start.
 pub async fn run(options: AgentOptions) -> Result<()> {
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let store_config = DatastoreConfig::load(options.datastore_config.as_deref())
-        .map_err(|e| Error::datastore("loading configuration", e))?;
-    let store = datastore::connect(&store_config)
-        .await
-        .map_err(|e| Error::datastore("connecting", e))?;
-    match tokio::time::timeout(DATASTORE_TIMEOUT, store.revision()).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(Error::datastore("connecting", e)),
-        Err(_) => {
-            return Err(Error::datastore(
-                "connecting",
-                datastore::Error::Backend(format!("no answer within {DATASTORE_TIMEOUT:?}")),
-            ))
-        }
-    }
+    let store = connect(options.datastore_config.as_deref()).await?;
     preflight::check(settings.dataplane_enabled)?;
     let client = ResourceClient::new(Arc::clone(&store));
-
     let name = nodename::resolve(settings.node_name.as_deref(), &settings.state_dir)?;
     let local = interfaces::list()?;
-    let node = startup::run(&client, &settings, &name, &local).await?;
-    nodename::write(&settings.state_dir, &name)?;
+    let mut recorder = match &options.record_events {
+        Some(path) => Some(Recorder::create(path)?),
+        None => None,
+    };
 
+    // Claim every listening address before the first datastore write, so a port clash
+    // fails start-up with nothing written.
     let serve = ServeConfig::resolve(
         |n| std::env::var(n).ok(),
         felix_spec(&client, &format!("node.{name}")).await?.as_ref(),
         felix_spec(&client, "default").await?.as_ref(),
     )?;
+    let health_listener = match serve.health_enabled {
+        true => Some(bind("health", &serve.health_host, serve.health_port).await?),
+        false => None,
+    };
+    let metrics_listener = match serve.metrics_enabled {
+        true => Some(bind("metrics", &serve.metrics_host, serve.metrics_port).await?),
+        false => None,
+    };
+    let socket = Arc::new(StatusSocket::bind(&options.status_socket)?);
+
+    let node = startup::run(&client, &settings, &name, &local).await?;
+    nodename::write(&settings.state_dir, &name)?;
+
     let health = Health::default();
     health.register("agent", Some(LIVENESS_TIMEOUT));
     health.register("syncer", None);
     let metrics = Arc::new(Metrics::new());
-
-    let mut servers = Vec::new();
-    if serve.health_enabled {
-        let listener = bind("health", &serve.health_host, serve.health_port).await?;
-        servers.push(serve_http(listener, crate::health::router(health.clone())));
-    }
-    if serve.metrics_enabled {
-        let listener = bind("metrics", &serve.metrics_host, serve.metrics_port).await?;
-        servers.push(serve_http(listener, crate::metrics::router(Arc::clone(&metrics))));
-    }
     let mut report = NodeStatusReport {
         node_name: name.clone(),
         ..Default::default()
     };
     fill_node_status(&mut report, &node);
     let (status_tx, status_rx) = watch::channel(report);
-    let socket = Arc::new(StatusSocket::bind(&options.status_socket)?);
-    servers.push({
+
+    let mut tasks = Vec::new();
+    if let Some(listener) = health_listener {
+        tasks.push(serve_http(listener, crate::health::router(health.clone())));
+    }
+    if let Some(listener) = metrics_listener {
+        let router = crate::metrics::router(Arc::clone(&metrics));
+        tasks.push(serve_http(listener, router));
+    }
+    tasks.push({
         let socket = Arc::clone(&socket);
         TaskGuard::spawn(async move { socket.serve(status_rx).await })
     });
-
     let (syncer_task, updates) =
         syncer::spawn(store, Arc::clone(&metrics), SyncerOptions::default());
+    tasks.push(syncer_task);
+
     let agent = Agent {
         name,
         model: Model::default(),
@@ -132,11 +136,28 @@ pub async fn run(options: AgentOptions) -> Result<()> {
         status: status_tx,
     };
     tracing::info!(node = %agent.name, "calico-node started");
-    let result = agent.run(updates).await;
-    drop(syncer_task);
-    drop(servers);
+    let result = agent.run(updates, recorder.as_mut()).await;
+    // Stop every task before the socket file goes.
+    drop(tasks);
     drop(socket);
     result
+}
+
+/// Opens the configured datastore and checks that it answers.
+async fn connect(config_file: Option<&Path>) -> Result<Arc<dyn Store>> {
+    let config = DatastoreConfig::load(config_file)
+        .map_err(|e| Error::datastore("loading configuration", e))?;
+    let store = datastore::connect(&config)
+        .await
+        .map_err(|e| Error::datastore("connecting", e))?;
+    match tokio::time::timeout(DATASTORE_TIMEOUT, store.revision()).await {
+        Ok(Ok(_)) => Ok(store),
+        Ok(Err(e)) => Err(Error::datastore("connecting", e)),
+        Err(_) => Err(Error::datastore(
+            "connecting",
+            datastore::Error::Backend(format!("no answer within {DATASTORE_TIMEOUT:?}")),
+        )),
+    }
 }
 
 /// The state-owning task.
@@ -149,7 +170,11 @@ struct Agent {
 }
 
 impl Agent {
-    async fn run(mut self, mut updates: mpsc::Receiver<SyncUpdate>) -> Result<()> {
+    async fn run(
+        mut self,
+        mut updates: mpsc::Receiver<SyncUpdate>,
+        mut recorder: Option<&mut Recorder>,
+    ) -> Result<()> {
         let io = |e| Error::io("cannot install a handler for", "SIGTERM/SIGINT", e);
         let mut sigterm = signal(SignalKind::terminate()).map_err(io)?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(io)?;
@@ -157,8 +182,13 @@ impl Agent {
         loop {
             tokio::select! {
                 update = updates.recv() => match update {
-                    Some(update) => self.handle(update),
-                    None => return Err(Error::Interfaces("the datastore syncer stopped".into())),
+                    Some(update) => {
+                        if let Some(recorder) = recorder.as_deref_mut() {
+                            recorder.record(&update)?;
+                        }
+                        self.handle(update);
+                    }
+                    None => return Err(Error::TaskStopped("datastore syncer".into())),
                 },
                 _ = tick.tick() => self.health.report("agent", true, true),
                 _ = sigterm.recv() => {
@@ -196,7 +226,9 @@ impl Agent {
 
     /// Refreshes the status report from the model.
     fn publish(&self, own_node_changed: bool) {
-        let node = own_node_changed.then(|| self.model.node(&self.name)).flatten();
+        let node = own_node_changed
+            .then(|| self.model.node(&self.name))
+            .flatten();
         self.status.send_modify(|report| {
             report.in_sync = self.model.in_sync();
             report.resources = self.model.counts().clone();
@@ -220,7 +252,10 @@ async fn felix_spec(client: &ResourceClient, name: &str) -> Result<Option<FelixC
     match client.get(Kind::FelixConfiguration, None, name).await {
         Ok(Resource::FelixConfiguration(fc)) => Ok(Some(fc.spec)),
         Ok(_) | Err(datastore::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(Error::datastore(format!("reading FelixConfiguration({name})"), e)),
+        Err(e) => Err(Error::datastore(
+            format!("reading FelixConfiguration({name})"),
+            e,
+        )),
     }
 }
 
@@ -238,11 +273,13 @@ async fn bind(what: &str, host: &str, port: u16) -> Result<TcpListener> {
         })?,
     };
     let address = SocketAddr::new(ip, port);
-    TcpListener::bind(address).await.map_err(|error| Error::Serve {
-        what: what.to_string(),
-        address: address.to_string(),
-        error,
-    })
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| Error::Serve {
+            what: what.to_string(),
+            address: address.to_string(),
+            error,
+        })
 }
 
 fn serve_http(listener: TcpListener, router: axum::Router) -> TaskGuard {

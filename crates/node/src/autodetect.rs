@@ -58,7 +58,8 @@ impl Family {
         }
     }
 
-    fn holds(self, addr: IpAddr) -> bool {
+    /// Whether `addr` is of this family.
+    pub fn holds(self, addr: IpAddr) -> bool {
         matches!(
             (self, addr),
             (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_))
@@ -242,7 +243,10 @@ mod tests {
 
     #[test]
     fn first_found_skips_default_interfaces_and_link_local() {
-        assert_eq!(pick("first-found", Family::V4).as_deref(), Some("10.0.0.5/24"));
+        assert_eq!(
+            pick("first-found", Family::V4).as_deref(),
+            Some("10.0.0.5/24")
+        );
         assert_eq!(pick("", Family::V4).as_deref(), Some("10.0.0.5/24"));
         assert_eq!(
             pick("first-found", Family::V6).as_deref(),
@@ -252,15 +256,24 @@ mod tests {
 
     #[test]
     fn interface_regexes_pick_first_matching_interface() {
-        assert_eq!(pick("interface=eth1", Family::V4).as_deref(), Some("192.168.7.3/24"));
+        assert_eq!(
+            pick("interface=eth1", Family::V4).as_deref(),
+            Some("192.168.7.3/24")
+        );
         assert_eq!(
             pick("interface=wg.*,eth1", Family::V4).as_deref(),
             Some("192.168.7.3/24"),
             "kernel order wins, not pattern order: eth1 precedes wg0"
         );
-        assert_eq!(pick("interface=wg.*", Family::V4).as_deref(), Some("10.200.0.1/30"));
+        assert_eq!(
+            pick("interface=wg.*", Family::V4).as_deref(),
+            Some("10.200.0.1/30")
+        );
         // An explicit pattern may select an interface first-found would skip.
-        assert_eq!(pick("interface=veth0", Family::V4).as_deref(), Some("10.9.9.9/24"));
+        assert_eq!(
+            pick("interface=veth0", Family::V4).as_deref(),
+            Some("10.9.9.9/24")
+        );
         assert_eq!(pick("interface=nothere", Family::V4), None);
     }
 
@@ -287,7 +300,10 @@ mod tests {
             pick("cidr=10.200.0.0/16,192.168.0.0/16", Family::V4).as_deref(),
             Some("192.168.7.3/24")
         );
-        assert_eq!(pick("cidr=fd00::/8", Family::V6).as_deref(), Some("fd00:7::3/64"));
+        assert_eq!(
+            pick("cidr=fd00::/8", Family::V6).as_deref(),
+            Some("fd00:7::3/64")
+        );
         assert_eq!(pick("cidr=fd00::/8", Family::V4), None);
         // Loopback is never usable, even when asked for by CIDR.
         assert_eq!(pick("cidr=127.0.0.0/8", Family::V4), None);
@@ -321,7 +337,10 @@ mod tests {
             "can-reach=",
             "bogus=1",
         ] {
-            assert!(Method::parse("IP_AUTODETECTION_METHOD", bad).is_err(), "{bad}");
+            assert!(
+                Method::parse("IP_AUTODETECTION_METHOD", bad).is_err(),
+                "{bad}"
+            );
         }
         for good in [
             "first-found",
@@ -337,7 +356,13 @@ mod tests {
 
     #[test]
     fn nothing_usable_gives_none() {
-        let only_lo = vec![iface("lo", &["127.0.0.1/8"]), iface("eth0", &["169.254.3.3/16"])];
-        assert_eq!(choose(&Method::FirstFound, Family::V4, &only_lo, None), None);
+        let only_lo = vec![
+            iface("lo", &["127.0.0.1/8"]),
+            iface("eth0", &["169.254.3.3/16"]),
+        ];
+        assert_eq!(
+            choose(&Method::FirstFound, Family::V4, &only_lo, None),
+            None
+        );
     }
 }

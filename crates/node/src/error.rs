@@ -43,6 +43,9 @@ pub enum Error {
     /// A required capability or program is missing.
     #[error("missing prerequisite: {0}")]
     Prerequisite(String),
+    /// A task the agent cannot run without ended.
+    #[error("the {0} stopped unexpectedly")]
+    TaskStopped(String),
     /// An HTTP or unix socket server could not start.
     #[error("cannot serve {what} on {address}: {error}")]
     Serve {
@@ -50,6 +53,9 @@ pub enum Error {
         address: String,
         error: std::io::Error,
     },
+    /// The BGP speaker or the kernel routes it programs failed.
+    #[error("bgp: {context}: {reason}")]
+    Bgp { context: String, reason: String },
 }
 
 impl Error {

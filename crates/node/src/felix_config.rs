@@ -46,10 +46,20 @@ impl ServeConfig {
                        get: &dyn Fn(&FelixConfigurationSpec) -> Option<bool>,
                        default: bool| match env(var) {
             Some(v) => parse_bool(var, &v),
-            None => Ok(specs.iter().flatten().find_map(|s| get(s)).unwrap_or(default)),
+            None => Ok(specs
+                .iter()
+                .flatten()
+                .find_map(|s| get(s))
+                .unwrap_or(default)),
         };
         let port = |var: &str, get: &dyn Fn(&FelixConfigurationSpec) -> Option<i32>, default| {
-            let raw = env(var).or_else(|| specs.iter().flatten().find_map(|s| get(s)).map(|p| p.to_string()));
+            let raw = env(var).or_else(|| {
+                specs
+                    .iter()
+                    .flatten()
+                    .find_map(|s| get(s))
+                    .map(|p| p.to_string())
+            });
             match raw {
                 None => Ok(default),
                 Some(v) => v

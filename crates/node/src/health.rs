@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn aggregates_reporters_and_timeouts() {
         let h = Health::default();
-        assert!(h.summary().live && h.summary().ready, "no reporters: healthy");
+        assert!(
+            h.summary().live && h.summary().ready,
+            "no reporters: healthy"
+        );
         h.register("syncer", None);
         assert!(h.summary().live);
         assert!(!h.summary().ready);

@@ -16,7 +16,10 @@ pub fn list() -> Result<Vec<Interface>> {
     let entries = getifaddrs().map_err(|e| Error::Interfaces(format!("getifaddrs: {e}")))?;
     let mut interfaces: Vec<Interface> = Vec::new();
     for entry in entries {
-        let position = match interfaces.iter().position(|i| i.name == entry.interface_name) {
+        let position = match interfaces
+            .iter()
+            .position(|i| i.name == entry.interface_name)
+        {
             Some(p) => p,
             None => {
                 interfaces.push(Interface {
@@ -59,11 +62,16 @@ pub fn source_address_for(destination: &str, family: Family) -> Result<IpAddr> {
         reason: why,
     };
     let target: SocketAddr = match destination.parse::<IpAddr>() {
-        Ok(ip) => SocketAddr::new(ip, 80),
+        Ok(ip) if family.holds(ip) => SocketAddr::new(ip, 80),
+        Ok(_) => {
+            return Err(fail(
+                "the destination is of the other IP family".to_string(),
+            ))
+        }
         Err(_) => (destination, 80)
             .to_socket_addrs()
             .map_err(|e| fail(format!("cannot resolve: {e}")))?
-            .find(|a| matches!((family, a.ip()), (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_))))
+            .find(|a| family.holds(a.ip()))
             .ok_or_else(|| fail("the name has no address of this family".to_string()))?,
     };
     let local: SocketAddr = match family {
@@ -79,4 +87,28 @@ pub fn source_address_for(destination: &str, family: Family) -> Result<IpAddr> {
         .local_addr()
         .map(|a| a.ip())
         .map_err(|e| fail(format!("udp socket: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Read-only look at the namespace the tests run in: loopback is always there.
+    #[test]
+    fn lists_loopback() {
+        let all = list().unwrap();
+        let lo = all.iter().find(|i| i.name == "lo").expect("lo");
+        assert!(
+            lo.addresses.contains(&"127.0.0.1/8".parse().unwrap()),
+            "{lo:?}"
+        );
+    }
+
+    // A UDP connect sends nothing; the kernel just picks the source.
+    #[test]
+    fn kernel_picks_loopback_source_for_loopback() {
+        let src = source_address_for("127.0.0.1", Family::V4).unwrap();
+        assert_eq!(src, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert!(source_address_for("127.0.0.1", Family::V6).is_err());
+    }
 }

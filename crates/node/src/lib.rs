@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod autodetect;
+pub mod bgp;
 mod error;
 pub mod felix_config;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod nodename;
 pub mod preflight;
+pub mod record;
 pub mod settings;
 pub mod startup;
 pub mod status;

@@ -1,6 +1,7 @@
 //! `calico-node`: the per-node agent. Prints one line and exits non-zero when it cannot
 //! start; exits 0 after SIGTERM or SIGINT.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +16,9 @@ struct Args {
     /// Unix socket where `calicoctl node status` reads the agent's status.
     #[arg(long, env = "CALICO_STATUS_SOCKET", default_value = DEFAULT_STATUS_SOCKET)]
     status_socket: PathBuf,
+    /// Record every datastore update the agent handles to this file (JSON lines), for replay.
+    #[arg(long, env = "CALICO_RECORD_EVENTS")]
+    record_events: Option<PathBuf>,
     /// A CalicoAPIConfig file with the datastore settings (default: the environment).
     #[arg(short = 'c', long)]
     config: Option<PathBuf>,
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -44,10 +49,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime
-        .block_on(agent::run(AgentOptions {
-            datastore_config: args.config,
-            status_socket: args.status_socket,
-        }))
-        .context("cannot run")
+    runtime.block_on(agent::run(AgentOptions {
+        datastore_config: args.config,
+        status_socket: args.status_socket,
+        record_events: args.record_events,
+    }))?;
+    Ok(())
 }

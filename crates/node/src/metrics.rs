@@ -172,9 +172,18 @@ mod tests {
         drop(m.time_dataplane_apply());
         let text = m.render();
         assert!(text.contains("felix_resyncs_started_total 1"), "{text}");
-        assert!(text.contains("felix_calc_graph_updates_processed_total 2"), "{text}");
-        assert!(text.contains("calico_node_errors_total{source=\"datastore\"} 1"), "{text}");
+        assert!(
+            text.contains("felix_calc_graph_updates_processed_total 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("calico_node_errors_total{source=\"datastore\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("calico_node_datastore_in_sync 1"), "{text}");
-        assert!(text.contains("felix_int_dataplane_apply_time_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("felix_int_dataplane_apply_time_seconds_count 2"),
+            "{text}"
+        );
     }
 }

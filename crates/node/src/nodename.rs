@@ -46,9 +46,18 @@ mod tests {
 
     #[test]
     fn precedence() {
-        assert_eq!(choose(Some("a"), Some("b"), Some("C")).as_deref(), Some("a"));
-        assert_eq!(choose(Some(" "), Some("b\n"), Some("C")).as_deref(), Some("b"));
-        assert_eq!(choose(None, None, Some("Host-A")).as_deref(), Some("host-a"));
+        assert_eq!(
+            choose(Some("a"), Some("b"), Some("C")).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            choose(Some(" "), Some("b\n"), Some("C")).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            choose(None, None, Some("Host-A")).as_deref(),
+            Some("host-a")
+        );
         assert_eq!(choose(None, Some(""), None), None);
     }
 

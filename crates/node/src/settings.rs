@@ -47,7 +47,11 @@ impl AddressSetting {
         })?;
         if addr.is_ipv6() != v6 {
             let want = if v6 { "an IPv6" } else { "an IPv4" };
-            return Err(Error::setting(variable, text, format!("{want} address is needed")));
+            return Err(Error::setting(
+                variable,
+                text,
+                format!("{want} address is needed"),
+            ));
         }
         let prefix = match prefix {
             Some(p) => {
@@ -292,7 +296,10 @@ mod tests {
         assert!(!s.dataplane_enabled);
         let none = settings(&[("IP", "none"), ("IP6", "fd00::1")]).unwrap();
         assert_eq!(none.ipv4, AddressSetting::Disabled);
-        assert!(matches!(none.ipv6, AddressSetting::Fixed { prefix: None, .. }));
+        assert!(matches!(
+            none.ipv6,
+            AddressSetting::Fixed { prefix: None, .. }
+        ));
     }
 
     #[test]

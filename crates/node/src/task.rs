@@ -14,11 +14,6 @@ impl TaskGuard {
     pub fn spawn(future: impl Future<Output = ()> + Send + 'static) -> Self {
         TaskGuard(tokio::spawn(future))
     }
-
-    /// Whether the task has ended by itself.
-    pub fn is_finished(&self) -> bool {
-        self.0.is_finished()
-    }
 }
 
 impl Drop for TaskGuard {

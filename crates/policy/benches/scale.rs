@@ -174,15 +174,6 @@ fn main() {
     );
     println!("memory after build: {}", memory());
 
-    if std::env::var("PROFILE_GNP").is_ok() {
-        let t = Instant::now();
-        for k in 0..5000 {
-            let i = (k * 10 + 7) % POLICIES;
-            std::hint::black_box(timed(&mut model, policy(i, 1 + k % 7)));
-        }
-        println!("GNP loop {:?}", t.elapsed() / 5000);
-        return;
-    }
     let mut adds = Vec::with_capacity(SAMPLES);
     for k in 0..SAMPLES {
         adds.push(timed(&mut model, endpoint(ENDPOINTS + k, rng.below(20))));

@@ -200,7 +200,21 @@ fn op_strategy() -> impl Strategy<Value = Update> {
             json!({"nets": [format!("172.16.{i}.0/24")]}),
         ))
     });
-    prop_oneof![4 => ep, 1 => del_ep, 4 => pol, 1 => del_pol, 1 => profile, 1 => netset, 1 => nsset]
+    let hep = (0..2usize, labels_strategy(), proptest::sample::select(&["n1", "n2"][..]), any::<bool>()).prop_map(|(i, l, node, p)| {
+        let profiles: Vec<&str> = if p { vec!["kns.a"] } else { vec![] };
+        Update::Put(res(
+            "HostEndpoint",
+            json!({"name": format!("h{i}"), "labels": l}),
+            json!({"node": node, "interfaceName": "eth0", "expectedIPs": [format!("10.0.1.{i}")], "profiles": profiles}),
+        ))
+    });
+    let del_other = (0..2usize, 0..4usize).prop_map(|(i, what)| match what {
+        0 => Update::delete(Kind::Profile, format!("kns.{}", NAMESPACES[i])),
+        1 => Update::delete(Kind::GlobalNetworkSet, format!("g{i}")),
+        2 => Update::delete_namespaced(Kind::NetworkSet, "a", format!("s{i}")),
+        _ => Update::delete(Kind::HostEndpoint, format!("h{i}")),
+    });
+    prop_oneof![4 => ep, 1 => del_ep, 4 => pol, 1 => del_pol, 1 => profile, 1 => netset, 1 => nsset, 1 => hep, 1 => del_other]
 }
 
 // ---------- the from-scratch reference ----------
@@ -264,6 +278,26 @@ impl State {
                         l,
                         nets,
                         w.spec.node.clone(),
+                    ));
+                }
+                Resource::HostEndpoint(h) => {
+                    let mut l = h.metadata.labels.clone();
+                    for p in &h.spec.profiles {
+                        for (k, v) in self.profile_labels(p) {
+                            l.entry(k).or_insert(v);
+                        }
+                    }
+                    let nets = h
+                        .spec
+                        .expected_ips
+                        .iter()
+                        .map(|n| IpNet::from(n.parse::<IpAddr>().unwrap()))
+                        .collect();
+                    out.push((
+                        Some(EndpointKey::host(h.metadata.name.clone())),
+                        l,
+                        nets,
+                        h.spec.node.clone(),
                     ));
                 }
                 Resource::GlobalNetworkSet(s) => {
@@ -527,17 +561,27 @@ fn ref_direction(
             return false;
         }
     }
-    let Some(EndpointKey::Workload { namespace, name }) = &ep.0 else {
-        return false;
+    let profiles = match &ep.0 {
+        Some(EndpointKey::Workload { namespace, name }) => match state.resources.get(&(
+            Kind::WorkloadEndpoint,
+            Some(namespace.clone()),
+            name.clone(),
+        )) {
+            Some(Resource::WorkloadEndpoint(w)) => w.spec.profiles.clone(),
+            _ => return false,
+        },
+        Some(EndpointKey::Host { name }) => {
+            match state
+                .resources
+                .get(&(Kind::HostEndpoint, None, name.clone()))
+            {
+                Some(Resource::HostEndpoint(h)) => h.spec.profiles.clone(),
+                _ => return false,
+            }
+        }
+        None => return false,
     };
-    let Some(Resource::WorkloadEndpoint(w)) = state.resources.get(&(
-        Kind::WorkloadEndpoint,
-        Some(namespace.clone()),
-        name.clone(),
-    )) else {
-        return false;
-    };
-    for prof in &w.spec.profiles {
+    for prof in &profiles {
         if let Some(Resource::Profile(p)) =
             state.resources.get(&(Kind::Profile, None, prof.clone()))
         {
@@ -645,6 +689,8 @@ fn packet_strategy() -> impl Strategy<Value = Packet> {
         "10.0.0.4",
         "10.0.0.5",
         "10.0.0.6",
+        "10.0.1.0",
+        "10.0.1.1",
         "192.168.1.5",
         "172.16.0.9",
         "8.8.8.8",

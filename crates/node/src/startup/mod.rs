@@ -57,13 +57,14 @@ fn resolve_address(
                 Method::CanReach(dest) => Some(interfaces::source_address_for(dest, family)?),
                 _ => None,
             };
-            let chosen = autodetect::choose(method, family, interfaces, reach).ok_or_else(|| {
-                Error::Autodetect {
-                    version: family.version(),
-                    method: method.to_string(),
-                    reason: "no interface has a matching global unicast address".to_string(),
-                }
-            })?;
+            let chosen =
+                autodetect::choose(method, family, interfaces, reach).ok_or_else(|| {
+                    Error::Autodetect {
+                        version: family.version(),
+                        method: method.to_string(),
+                        reason: "no interface has a matching global unicast address".to_string(),
+                    }
+                })?;
             tracing::info!(address = %chosen, %method, "autodetected IPv{} address", family.version());
             Ok(chosen.to_string())
         }
@@ -84,11 +85,24 @@ async fn register_node(
             Err(datastore::Error::NotFound { .. }) => None,
             Err(e) => return Err(Error::datastore(format!("reading Node({name})"), e)),
         };
-        let bgp = existing.as_ref().and_then(|n| n.spec.bgp.clone()).unwrap_or_default();
+        let bgp = existing
+            .as_ref()
+            .and_then(|n| n.spec.bgp.clone())
+            .unwrap_or_default();
         let mut addresses = Vec::new();
         for (setting, method, family, current) in [
-            (&settings.ipv4, &settings.ipv4_method, Family::V4, &bgp.ipv4_address),
-            (&settings.ipv6, &settings.ipv6_method, Family::V6, &bgp.ipv6_address),
+            (
+                &settings.ipv4,
+                &settings.ipv4_method,
+                Family::V4,
+                &bgp.ipv4_address,
+            ),
+            (
+                &settings.ipv6,
+                &settings.ipv6_method,
+                Family::V6,
+                &bgp.ipv6_address,
+            ),
         ] {
             let plan = plan::address_plan(setting, current, family, interfaces);
             addresses.push(resolve_address(plan, current, method, family, interfaces)?);
@@ -161,7 +175,11 @@ async fn ensure_cluster_information(client: &ResourceClient, settings: &Settings
     }
 }
 
-async fn ensure_default_pools(client: &ResourceClient, settings: &Settings, has_v6: bool) -> Result<()> {
+async fn ensure_default_pools(
+    client: &ResourceClient,
+    settings: &Settings,
+    has_v6: bool,
+) -> Result<()> {
     let existing: Vec<api::IPPool> = client
         .list(Kind::IPPool, None, "")
         .await

@@ -257,8 +257,17 @@ mod tests {
         let bgp = moved.spec.bgp.clone().unwrap();
         assert_eq!(bgp.ipv4_address, "10.0.0.6/24");
         assert_eq!(bgp.ipv6_address, "fd00::6/64");
-        assert_eq!(bgp.as_number, Some(AsNumber(64_512)), "AS kept when AS unset");
-        let addrs: Vec<&str> = moved.spec.addresses.iter().map(|a| a.address.as_str()).collect();
+        assert_eq!(
+            bgp.as_number,
+            Some(AsNumber(64_512)),
+            "AS kept when AS unset"
+        );
+        let addrs: Vec<&str> = moved
+            .spec
+            .addresses
+            .iter()
+            .map(|a| a.address.as_str())
+            .collect();
         assert_eq!(addrs, ["1.2.3.4", "10.0.0.6/24", "fd00::6/64"]);
         let none = desired_node(None, "n2", "", "", None);
         assert_eq!(none.spec.bgp, None);
@@ -272,15 +281,20 @@ mod tests {
         assert_eq!(first.spec.cluster_guid, "abc");
         assert_eq!(first.spec.cluster_type, "k8s,bgp");
         assert_eq!(first.spec.datastore_ready, Some(true));
-        assert_eq!(cluster_information(Some(&first), Some("bgp"), "v0.1.0", "zzz"), None);
-        let merged =
-            cluster_information(Some(&first), Some("kubeadm"), "v0.2.0", "zzz").unwrap();
+        assert_eq!(
+            cluster_information(Some(&first), Some("bgp"), "v0.1.0", "zzz"),
+            None
+        );
+        let merged = cluster_information(Some(&first), Some("kubeadm"), "v0.2.0", "zzz").unwrap();
         assert_eq!(merged.spec.cluster_guid, "abc");
         assert_eq!(merged.spec.cluster_type, "k8s,bgp,kubeadm");
         assert_eq!(merged.spec.calico_version, "v0.2.0");
         let mut migrating = first.clone();
         migrating.spec.datastore_ready = Some(false);
-        assert_eq!(cluster_information(Some(&migrating), None, "v0.1.0", "x"), None);
+        assert_eq!(
+            cluster_information(Some(&migrating), None, "v0.1.0", "x"),
+            None
+        );
     }
 
     fn template(cidr: Option<&str>, v6: bool) -> PoolTemplate {

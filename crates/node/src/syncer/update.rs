@@ -244,7 +244,10 @@ mod tests {
             SyncUpdate::Delete { key, revision: 9 },
         ];
         let text = serde_json::to_string(&stream).unwrap();
-        assert!(text.contains(r#""op":"put","key":{"type":"resource","kind":"IPPool","name":"p"}"#), "{text}");
+        assert!(
+            text.contains(r#""op":"put","key":{"type":"resource","kind":"IPPool","name":"p"}"#),
+            "{text}"
+        );
         let replayed: Vec<SyncUpdate> = serde_json::from_str(&text).unwrap();
         assert_eq!(replayed, stream);
     }

@@ -1,0 +1,180 @@
+//! `calico-lab`: builds a whole Calico cluster on one machine inside network namespaces it
+//! owns (a fabric, nodes running calico-node, workloads made through the calico CNI plugin),
+//! shows its state, probes its connectivity, and removes it again.
+
+mod cli;
+mod cni;
+mod demo;
+mod error;
+mod lab;
+mod matrix;
+mod netns;
+mod paths;
+mod probe;
+mod process;
+mod render;
+mod requirements;
+mod spec;
+mod state;
+mod status;
+mod store;
+mod topology;
+mod ui;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::cli::{Cli, Command, Output, UpArgs, WorkloadCommand};
+use crate::lab::{Lab, LabContext};
+use crate::spec::LabSpec;
+use crate::ui::Ui;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("calico-lab: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn spec_of(args: &UpArgs) -> LabSpec {
+    LabSpec {
+        nodes: args.nodes,
+        workloads_per_node: args.workloads,
+        datastore: args.datastore,
+        peering: args.peering,
+        tor: args.tor,
+        ipv6: args.ipv6,
+        pool: args.pool,
+        pool6: args.pool6,
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn open(name: &str) -> Result<Lab> {
+    requirements::check(&requirements::base())?;
+    Ok(Lab::open(LabContext::from_env(name)?)?)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let ui = Ui::detect();
+    match cli.command {
+        Command::Up(args) => {
+            let ctx = LabContext::from_env(&cli.name)?;
+            let bar = ui.spinner("bringing the lab up");
+            let result = lab::up(ctx, spec_of(&args), &|step| bar.set_message(step.to_string()));
+            bar.finish_and_clear();
+            let (lab, report) = result?;
+            demo::report_agents(&lab, &report);
+            println!(
+                "lab {} is up: {} nodes, {} workloads (`calico-lab status --name {}`)",
+                lab.ctx.name,
+                lab.state.topology.nodes.len(),
+                lab.state.workloads.len(),
+                lab.ctx.name
+            );
+        }
+        Command::Down => {
+            requirements::check(&requirements::base())?;
+            let ctx = LabContext::from_env(&cli.name)?;
+            let report = lab::down(&ctx)?;
+            if !report.found {
+                println!("no lab {} found; nothing to remove", ctx.name);
+            } else {
+                println!(
+                    "lab {} is down: stopped {} processes, removed {} namespaces",
+                    ctx.name,
+                    report.stopped.len(),
+                    report.namespaces.len()
+                );
+            }
+            for (ns, pid) in &report.strays {
+                ui::warn(&format!(
+                    "process {pid} was running in {ns} but was not started by the lab; left alone"
+                ));
+            }
+        }
+        Command::Status(args) => {
+            let lab = open(&cli.name)?;
+            let report = lab.status();
+            match args.output {
+                Output::Json => print_json(&report)?,
+                Output::Text => print!("{}", report.render()),
+            }
+        }
+        Command::Matrix(args) => {
+            if args.proto == probe::Proto::Icmp {
+                requirements::check(&requirements::for_icmp())?;
+            }
+            let mut lab = open(&cli.name)?;
+            let (names, matrix) = lab.matrix(
+                args.proto,
+                args.port,
+                args.ipv6,
+                Duration::from_millis(args.timeout_ms),
+            )?;
+            match args.output {
+                Output::Json => print_json(&matrix)?,
+                Output::Text => print!("{}", matrix.render(&names, ui.color)),
+            }
+        }
+        Command::Workload(WorkloadCommand::Add {
+            name,
+            node,
+            ip,
+            labels,
+        }) => {
+            let mut lab = open(&cli.name)?;
+            let labels = spec::parse_labels(&labels)?;
+            let w = lab.add_workload(&name, &node, ip, labels)?;
+            let addrs: Vec<String> = w.addresses.iter().map(|a| a.to_string()).collect();
+            println!(
+                "workload {} on {} in namespace {}: {}",
+                w.name,
+                w.node,
+                w.namespace,
+                addrs.join(", ")
+            );
+        }
+        Command::Workload(WorkloadCommand::Del { name }) => {
+            let mut lab = open(&cli.name)?;
+            lab.del_workload(&name)?;
+            println!("workload {name} removed");
+        }
+        Command::Exec(args) => {
+            let lab = open(&cli.name)?;
+            let mut cmd = lab.exec_command(&args.member, &args.command)?;
+            let status = cmd
+                .status()
+                .with_context(|| format!("cannot run {}", netns::describe(&cmd)))?;
+            let code = status.code().unwrap_or(1);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        Command::Demo(args) => {
+            let ctx = LabContext::from_env(&cli.name)?;
+            demo::run(ctx, args.nodes, args.workloads, ui)?;
+        }
+        Command::Responder { port } => probe::respond(port)?,
+        Command::Probe {
+            proto,
+            port,
+            timeout_ms,
+            targets,
+        } => {
+            let answers =
+                probe::probe_all(proto, &targets, port, Duration::from_millis(timeout_ms));
+            println!("{}", serde_json::to_string(&answers)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
