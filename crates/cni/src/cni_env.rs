@@ -1,4 +1,4 @@
-//! The CNI environment: `CNI_COMMAND`, `CNI_CONTAINERID`, `CNI_NETNS`, `CNI_IFNAME`,
+//! The CNI environment (which variables each command needs): `CNI_COMMAND`, `CNI_CONTAINERID`, `CNI_NETNS`, `CNI_IFNAME`,
 //! `CNI_PATH` and `CNI_ARGS` (`K=V;K=V` pairs such as `K8S_POD_NAME` and `IP`).
 
 use std::path::PathBuf;
@@ -12,6 +12,10 @@ pub enum Command {
     Del,
     Check,
     Version,
+    /// Spec 1.1: is the plugin ready to serve ADD?
+    Status,
+    /// Spec 1.1: release everything not in `cni.dev/valid-attachments`.
+    Gc,
 }
 
 /// What the runtime passed in the environment.
@@ -62,7 +66,7 @@ impl CniArgs {
 
 impl CniEnv {
     /// Reads the environment through `lookup`; which variables are required depends on
-    /// the command (VERSION needs none, DEL does not need `CNI_NETNS`).
+    /// the command (VERSION, STATUS and GC need none, DEL does not need `CNI_NETNS`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let command = match var("CNI_COMMAND").as_deref() {
@@ -70,11 +74,13 @@ impl CniEnv {
             Some("DEL") => Command::Del,
             Some("CHECK") => Command::Check,
             Some("VERSION") => Command::Version,
+            Some("STATUS") => Command::Status,
+            Some("GC") => Command::Gc,
             Some(other) => return Err(Error::Env(format!("unknown CNI_COMMAND {other:?}"))),
             None => return Err(Error::Env("CNI_COMMAND is not set".into())),
         };
         let required = |name: &str| {
-            if command == Command::Version {
+            if matches!(command, Command::Version | Command::Status | Command::Gc) {
                 return Ok(var(name).unwrap_or_default());
             }
             var(name).ok_or_else(|| Error::Env(format!("{name} is not set")))

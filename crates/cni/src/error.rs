@@ -34,6 +34,9 @@ pub enum Error {
     /// IP address management failed (exhausted pools, unknown pool, address taken...).
     #[error(transparent)]
     Ipam(#[from] ipam::Error),
+    /// STATUS: the plugin cannot serve ADD now (code 50).
+    #[error("{0}")]
+    NotAvailable(String),
     /// A delegated plugin (the IPAM plugin) failed; its code and message are passed on.
     #[error("{plugin}: {msg}")]
     Delegate {
@@ -44,7 +47,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The CNI error code (spec section "Error"): 1-7 and 11 are well-known, 999 is ours.
+    /// The CNI error code (spec section "Error"): 1-7 and 50 are the spec's, 999 is ours.
     pub fn code(&self) -> u32 {
         match self {
             Error::IncompatibleVersion(_) => 1,
@@ -53,6 +56,7 @@ impl Error {
             Error::Io { .. } => 5,
             Error::Decode(_) => 6,
             Error::Config(_) => 7,
+            Error::NotAvailable(_) => 50,
             Error::Delegate { code, .. } => *code,
             Error::Netlink { .. } | Error::Datastore(_) | Error::Ipam(_) => 999,
         }

@@ -53,6 +53,17 @@ pub struct NetConf {
     pub runtime_config: CniConventions,
     #[serde(rename = "prevResult")]
     pub prev_result: Option<Value>,
+    /// GC (spec 1.1): the attachments the runtime still uses.
+    #[serde(rename = "cni.dev/valid-attachments", default)]
+    pub valid_attachments: Vec<ValidAttachment>,
+}
+
+/// One entry of `cni.dev/valid-attachments`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ValidAttachment {
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    pub ifname: String,
 }
 
 /// The `ipam` section.

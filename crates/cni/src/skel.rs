@@ -21,6 +21,8 @@ pub enum Action {
     Add,
     Del,
     Check,
+    Status,
+    Gc,
 }
 
 /// One invocation.
@@ -49,6 +51,8 @@ where
             Command::Add => Action::Add,
             Command::Del => Action::Del,
             Command::Check => Action::Check,
+            Command::Status => Action::Status,
+            Command::Gc => Action::Gc,
         };
         let mut stdin = Vec::new();
         std::io::stdin()
@@ -60,6 +64,11 @@ where
         if action == Action::Check && !version.has_check() {
             return Err(Error::IncompatibleVersion(format!(
                 "CHECK is not supported by CNI version {version} (needs 0.4.0 or later)"
+            )));
+        }
+        if matches!(action, Action::Status | Action::Gc) && !version.has_status_and_gc() {
+            return Err(Error::IncompatibleVersion(format!(
+                "{action:?} is not supported by CNI version {version} (needs 1.1.0)"
             )));
         }
         let log = Log::new(&conf, format!("{plugin} {:?} {}", action, env.container_id));

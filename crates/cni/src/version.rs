@@ -4,11 +4,11 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-/// Versions whose results we can produce (Calico's list).
-pub const SUPPORTED: [&str; 6] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"];
+/// Versions whose results we can produce (Calico's list, plus 1.1.0 for STATUS and GC).
+pub const SUPPORTED: [&str; 7] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
 /// The newest version we speak; VERSION answers in it.
-pub const CURRENT: &str = "1.0.0";
+pub const CURRENT: &str = "1.1.0";
 
 /// The shape a result takes on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,11 @@ impl SpecVersion {
     pub fn has_check(&self) -> bool {
         *self >= SpecVersion(0, 4, 0)
     }
+
+    /// Whether STATUS and GC exist in this version (1.1.0 and later).
+    pub fn has_status_and_gc(&self) -> bool {
+        *self >= SpecVersion(1, 1, 0)
+    }
 }
 
 impl std::fmt::Display for SpecVersion {
@@ -100,9 +105,9 @@ mod tests {
 
     #[test]
     fn newer_than_supported_is_refused_with_code_1() {
-        let e = SpecVersion::require_supported("1.1.0").unwrap_err();
+        let e = SpecVersion::require_supported("1.2.0").unwrap_err();
         assert_eq!(e.code(), 1);
-        assert!(e.to_string().contains("unsupported CNI version 1.1.0"));
+        assert!(e.to_string().contains("unsupported CNI version 1.2.0"));
         assert!(SpecVersion::require_supported("0.3.1").is_ok());
     }
 
@@ -114,5 +119,7 @@ mod tests {
         assert_eq!(shape("0.4.0"), ResultShape::V03);
         assert_eq!(shape("1.0.0"), ResultShape::V1);
         assert!(!SpecVersion::parse("0.3.1").unwrap().has_check());
+        assert!(!SpecVersion::parse("1.0.0").unwrap().has_status_and_gc());
+        assert_eq!(shape("1.1.0"), ResultShape::V1);
     }
 }

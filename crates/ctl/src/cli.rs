@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
 
 /// calicoctl: manage Calico `projectcalico.org/v3` resources.
 #[derive(Debug, Parser)]
@@ -51,6 +51,8 @@ pub enum Command {
     Validate(FileArgs),
     /// Display the client version and the cluster's Calico version.
     Version(VersionArgs),
+    /// IP address management: usage, consistency check, release, configuration.
+    Ipam(IpamArgs),
 }
 
 /// Where resources are read from.
@@ -175,4 +177,76 @@ pub struct VersionArgs {
     /// Print only the client version.
     #[arg(long = "client")]
     pub client: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IpamArgs {
+    #[command(subcommand)]
+    pub command: IpamCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IpamCommand {
+    /// Show pool and block utilisation, who holds an address, borrowed addresses or the
+    /// IPAM configuration.
+    Show(IpamShowArgs),
+    /// Compare IPAM records with the workloads and nodes using addresses.
+    Check(IpamCheckArgs),
+    /// Release an address, or what an `ipam check` report found leaked.
+    Release(IpamReleaseArgs),
+    /// Update the IPAM configuration.
+    Configure(IpamConfigureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IpamShowArgs {
+    /// Report whether this address is in use, and by whom.
+    #[arg(long = "ip", conflicts_with = "show_blocks")]
+    pub ip: Option<String>,
+    /// Show each block's utilisation under its pool.
+    #[arg(long = "show-blocks")]
+    pub show_blocks: bool,
+    /// List addresses used by a node other than their block's owner.
+    #[arg(long = "show-borrowed", conflicts_with_all = ["ip", "show_blocks"])]
+    pub show_borrowed: bool,
+    /// Show the IPAM configuration.
+    #[arg(long = "show-configuration", conflicts_with_all = ["ip", "show_blocks", "show_borrowed"])]
+    pub show_configuration: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IpamCheckArgs {
+    /// List every allocated address with its handle and owner attributes.
+    #[arg(long = "show-all-ips")]
+    pub show_all_ips: bool,
+    /// List each problem address (leaked, or in use without an allocation).
+    #[arg(long = "show-problem-ips")]
+    pub show_problem_ips: bool,
+    /// Write the report, as JSON, to this file (input of `release --from-report`).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["ip", "from_report"])))]
+pub struct IpamReleaseArgs {
+    /// The address to release.
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// Release what these `ipam check -o` reports found leaked.
+    #[arg(long = "from-report", num_args = 1.., action = ArgAction::Append)]
+    pub from_report: Vec<PathBuf>,
+    /// Release from a report even though the datastore is not locked.
+    #[arg(long = "force", requires = "from_report")]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IpamConfigureArgs {
+    /// true: hosts use only blocks affine to them (no borrowing).
+    #[arg(long = "strictaffinity", action = ArgAction::Set, required = true)]
+    pub strict_affinity: bool,
+    /// Most blocks one host may claim (0: no limit).
+    #[arg(long = "max-blocks-per-host")]
+    pub max_blocks_per_host: Option<u32>,
 }

@@ -6,6 +6,8 @@ mod cli;
 mod convert;
 mod get;
 mod input;
+mod ipam;
+mod ipam_check;
 mod json_patch;
 mod label;
 mod output;
@@ -15,10 +17,11 @@ mod tabwriter;
 mod version;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use clap::Parser;
-use datastore::{DatastoreConfig, ResourceClient};
+use datastore::{DatastoreConfig, ResourceClient, Store};
 
 use crate::batch::{Action, Target};
 use crate::cli::{Cli, Command, DeleteArgs, GlobalArgs, WriteArgs};
@@ -57,14 +60,23 @@ fn main() -> ExitCode {
 
 /// Opens the datastore named by `-c` or the environment, and checks the cluster's version.
 async fn connect(global: &GlobalArgs) -> Result<ResourceClient> {
-    let client = open(global).await?;
+    Ok(ResourceClient::new(connect_store(global).await?))
+}
+
+/// [`connect`], returning the raw store (for IPAM, which reads its own keys).
+async fn connect_store(global: &GlobalArgs) -> Result<Arc<dyn Store>> {
+    let store = open_store(global).await?;
     if !global.allow_version_mismatch {
-        version::check_mismatch(&client).await?;
+        version::check_mismatch(&ResourceClient::new(Arc::clone(&store))).await?;
     }
-    Ok(client)
+    Ok(store)
 }
 
 async fn open(global: &GlobalArgs) -> Result<ResourceClient> {
+    Ok(ResourceClient::new(open_store(global).await?))
+}
+
+async fn open_store(global: &GlobalArgs) -> Result<Arc<dyn Store>> {
     let config = DatastoreConfig::load(global.config.as_deref())
         .map_err(|e| anyhow!("Failed to create Calico API client: {e}"))?;
     if matches!(global.log_level.as_str(), "info" | "debug" | "trace") {
@@ -77,10 +89,9 @@ async fn open(global: &GlobalArgs) -> Result<ResourceClient> {
             }
         }
     }
-    let store = datastore::connect(&config)
+    datastore::connect(&config)
         .await
-        .map_err(|e| anyhow!("Failed to create Calico API client: {e}"))?;
-    Ok(ResourceClient::new(store))
+        .map_err(|e| anyhow!("Failed to create Calico API client: {e}"))
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -111,6 +122,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Get(args) => get::run(&connect(&global).await?, args).await,
         Command::Patch(args) => patch::run(&connect(&global).await?, args).await,
         Command::Label(args) => label::run(&connect(&global).await?, args).await,
+        Command::Ipam(args) => ipam::run(connect_store(&global).await?, args.command).await,
     }
 }
 

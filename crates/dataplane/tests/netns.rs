@@ -84,6 +84,9 @@ fn allow_all_then_default_deny_with_conntrack_return_traffic() {
     assert!(w1.ns.ping(&w2.ip), "ping w1 -> w2 with allow-all");
     assert!(w1.ns.tcp(&w2.ip, PORT) && w2.ns.tcp(&w1.ip, PORT));
     assert!(w1.ns.udp(&w2.ip, PORT) && w2.ns.udp(&w1.ip, PORT));
+    assert!(w1.ns.ping(&w2.ip6), "ping -6 w1 -> w2 with allow-all");
+    assert!(w1.ns.tcp(&w2.ip6, PORT) && w2.ns.tcp(&w1.ip6, PORT));
+    assert!(w1.ns.udp(&w2.ip6, PORT) && w2.ns.udp(&w1.ip6, PORT));
 
     // Default deny on w2's ingress: a tier whose only policy has no rules.
     state.policies.insert(
@@ -112,6 +115,8 @@ fn allow_all_then_default_deny_with_conntrack_return_traffic() {
     assert!(w2.ns.tcp(&w1.ip, PORT), "tcp from w2 and its replies");
     assert!(w2.ns.udp(&w1.ip, PORT), "udp from w2 and its replies");
     assert!(w2.ns.ping(&w1.ip), "ping from w2 and its reply");
+    assert!(!w1.ns.ping(&w2.ip6) && !w1.ns.tcp(&w2.ip6, PORT) && !w1.ns.udp(&w2.ip6, PORT));
+    assert!(w2.ns.tcp(&w1.ip6, PORT) && w2.ns.udp(&w1.ip6, PORT) && w2.ns.ping(&w1.ip6));
 
     // Converging again changes nothing and runs no nft.
     assert!(lab.node.converge(&state).is_empty());
@@ -355,7 +360,7 @@ fn failed_batch_changes_nothing() {
 fn routes_are_ours_only_and_sysctls_are_set() {
     let lab = Lab::new("routes");
     let ours = list_routes(&lab.node);
-    assert_eq!(ours.len(), 3, "{ours:?}");
+    assert_eq!(ours.len(), 5, "{ours:?}");
     // A route of another protocol is never touched.
     lab.node.ip(&[
         "route",
@@ -372,7 +377,7 @@ fn routes_are_ours_only_and_sysctls_are_set() {
     };
     let desired: BTreeSet<Route> = [keep.clone()].into();
     let diff = node_routes(&lab.node, &desired);
-    assert_eq!(diff.delete.len(), 2);
+    assert_eq!(diff.delete.len(), 4);
     assert_eq!(list_routes(&lab.node), desired);
     assert!(lab
         .node

@@ -115,7 +115,8 @@ pub struct MatrixArgs {
 pub enum WorkloadCommand {
     /// Create a workload through the CNI plugin (ADD).
     Add {
-        name: String,
+        #[arg(value_name = "NAME")]
+        workload: String,
         #[arg(long)]
         node: String,
         /// Ask IPAM for this address (CNI_ARGS IP=).
@@ -126,7 +127,10 @@ pub enum WorkloadCommand {
         labels: String,
     },
     /// Remove a workload through the CNI plugin (DEL).
-    Del { name: String },
+    Del {
+        #[arg(value_name = "NAME")]
+        workload: String,
+    },
 }
 
 #[derive(Debug, Args)]

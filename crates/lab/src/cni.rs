@@ -1,6 +1,7 @@
 //! Running the `calico` CNI plugin exactly as a container runtime does: inside the node's
-//! namespace, with the CNI_* environment, the network configuration on stdin and the result
-//! (or error) as JSON on stdout.
+//! namespace, with the CNI_* environment (the pod's name and namespace in CNI_ARGS, as
+//! podman passes them), the network configuration on stdin and the result (or error) as
+//! JSON on stdout.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::netns;
+use crate::render::resources::WORKLOAD_NAMESPACE;
 
 /// The container-side interface name.
 pub const IFNAME: &str = "eth0";
@@ -116,17 +118,33 @@ pub fn parse_error(stdout: &str, stderr: &str) -> String {
 }
 
 impl Invocation<'_> {
+    /// The runtime's pod identity (as podman passes it) plus the extra pairs.
+    fn pod_args(&self) -> Vec<(String, String)> {
+        let mut args = vec![
+            (
+                "K8S_POD_NAMESPACE".to_string(),
+                WORKLOAD_NAMESPACE.to_string(),
+            ),
+            ("K8S_POD_NAME".to_string(), self.workload.to_string()),
+        ];
+        args.extend(self.args.iter().cloned());
+        args
+    }
+
     fn run(&self, command: &'static str) -> Result<String> {
         let plugin = self.bin_dir.join("calico");
         let mut cmd = netns::exec(self.node_namespace, &plugin);
         cmd.env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", self.container_id)
             .env("CNI_NETNS", netns::path(self.workload_namespace))
             .env("CNI_IFNAME", IFNAME)
             .env("CNI_PATH", self.bin_dir)
-            .env("CNI_ARGS", cni_args(&self.args))
+            .env("CNI_ARGS", cni_args(&self.pod_args()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -69,7 +69,12 @@ fn show(ui: &Ui, lab: &Lab, member: &str, argv: &[&str]) -> Result<bool> {
 }
 
 fn draw(ui: &Ui, lab: &mut Lab) -> Result<Matrix> {
-    let (names, matrix) = lab.matrix(Proto::Tcp, RESPONDER_PORT, false, Duration::from_millis(800))?;
+    let (names, matrix) = lab.matrix(
+        Proto::Tcp,
+        RESPONDER_PORT,
+        false,
+        Duration::from_millis(800),
+    )?;
     print!("{}", matrix.render(&names, ui.color));
     Ok(matrix)
 }
@@ -122,9 +127,10 @@ fn tour(ui: &Ui, lab: &mut Lab) -> Result<()> {
 
     ui.heading("3. Connectivity matrix, no policy (TCP 8080)");
     let before = draw(ui, lab)?;
-    let cross_node_down = before.pairs.iter().any(|p| {
-        !p.reachable && node_of(lab, &p.from) != node_of(lab, &p.to)
-    });
+    let cross_node_down = before
+        .pairs
+        .iter()
+        .any(|p| !p.reachable && node_of(lab, &p.from) != node_of(lab, &p.to));
     if cross_node_down {
         ui.note(
             "pairs across nodes need routes to the other nodes' blocks (BGP from calico-node); \
@@ -171,7 +177,22 @@ fn tour(ui: &Ui, lab: &mut Lab) -> Result<()> {
         (true, Some(pair)) => {
             let from = workload_endpoint(lab, &pair.from);
             let to = workload_endpoint(lab, &pair.to);
-            show(ui, lab, "node1", &["calicoctl", "policy", "trace", &from, &to, "--protocol", "tcp", "--port", "8080"])?;
+            show(
+                ui,
+                lab,
+                "node1",
+                &[
+                    "calicoctl",
+                    "policy",
+                    "trace",
+                    &from,
+                    &to,
+                    "--protocol",
+                    "tcp",
+                    "--port",
+                    "8080",
+                ],
+            )?;
         }
         (true, None) => ui.note("no pair is denied by the policy in this lab; nothing to trace"),
         (false, _) => ui.note("skipped: this calicoctl has no `policy` (trace) command yet"),

@@ -72,7 +72,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Up(args) => {
             let ctx = LabContext::from_env(&cli.name)?;
             let bar = ui.spinner("bringing the lab up");
-            let result = lab::up(ctx, spec_of(&args), &|step| bar.set_message(step.to_string()));
+            let result = lab::up(ctx, spec_of(&args), &|step| {
+                bar.set_message(step.to_string())
+            });
             bar.finish_and_clear();
             let (lab, report) = result?;
             demo::report_agents(&lab, &report);
@@ -129,14 +131,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Workload(WorkloadCommand::Add {
-            name,
+            workload,
             node,
             ip,
             labels,
         }) => {
             let mut lab = open(&cli.name)?;
             let labels = spec::parse_labels(&labels)?;
-            let w = lab.add_workload(&name, &node, ip, labels)?;
+            let w = lab.add_workload(&workload, &node, ip, labels)?;
             let addrs: Vec<String> = w.addresses.iter().map(|a| a.to_string()).collect();
             println!(
                 "workload {} on {} in namespace {}: {}",
@@ -146,10 +148,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 addrs.join(", ")
             );
         }
-        Command::Workload(WorkloadCommand::Del { name }) => {
+        Command::Workload(WorkloadCommand::Del { workload }) => {
             let mut lab = open(&cli.name)?;
-            lab.del_workload(&name)?;
-            println!("workload {name} removed");
+            lab.del_workload(&workload)?;
+            println!("workload {workload} removed");
         }
         Command::Exec(args) => {
             let lab = open(&cli.name)?;

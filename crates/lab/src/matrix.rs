@@ -42,12 +42,18 @@ impl Matrix {
     /// a summary line.
     pub fn render(&self, names: &[String], color: bool) -> String {
         let mut table = Table::new();
-        table.load_style(presets::UTF8_FULL_CONDENSED).force_no_tty();
+        table
+            .load_style(presets::UTF8_FULL_CONDENSED)
+            .force_no_tty();
         if color {
             table.enforce_styling();
         }
         let mut header = vec![Cell::new("from \\ to")];
-        header.extend(names.iter().map(|n| Cell::new(n).set_alignment(CellAlignment::Center)));
+        header.extend(
+            names
+                .iter()
+                .map(|n| Cell::new(n).set_alignment(CellAlignment::Center)),
+        );
         table.set_header(header);
         for from in names {
             let mut row = vec![Cell::new(from)];
@@ -111,7 +117,10 @@ mod tests {
         let text = matrix().render(&names, false);
         assert!(!text.contains('\u{1b}'), "{text}");
         let rows: Vec<&str> = text.lines().collect();
-        let a_row = rows.iter().find(|l| l.contains(" a ") && l.contains("ok")).unwrap();
+        let a_row = rows
+            .iter()
+            .find(|l| l.contains(" a ") && l.contains("ok"))
+            .unwrap();
         assert!(a_row.contains('.'));
         assert!(rows.iter().any(|l| l.contains(" b ") && l.contains("--")));
         assert!(text.contains("1 of 2 pairs reachable"));

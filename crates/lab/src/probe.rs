@@ -136,7 +136,11 @@ mod tests {
         assert!(up, "responder never answered on TCP");
         assert!(probe_one(Proto::Udp, local, port, timeout));
         // Nothing listens on the port below (it was just one of ours; take another).
-        let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         assert_eq!(
             probe_all(Proto::Tcp, &[local, local], closed, timeout),
             vec![false, false]

@@ -16,9 +16,15 @@ pub enum Need {
     /// Network namespaces in the kernel.
     NetNamespaces,
     /// A program found on PATH, from a Debian package.
-    Program { name: &'static str, package: &'static str },
+    Program {
+        name: &'static str,
+        package: &'static str,
+    },
     /// A file at a fixed place, from a Debian package.
-    File { path: &'static str, package: &'static str },
+    File {
+        path: &'static str,
+        package: &'static str,
+    },
     /// One of our own binaries in the bin directory.
     Calico { path: PathBuf },
 }
@@ -46,23 +52,46 @@ impl Need {
 /// What `up` needs for this spec.
 pub fn for_up(spec: &LabSpec, bin_dir: &Path) -> Vec<Need> {
     let mut needs = base();
-    needs.push(Need::Program { name: "nft", package: "nftables" });
+    needs.push(Need::Program {
+        name: "nft",
+        package: "nftables",
+    });
     for bin in ["calico-node", "calico", "calico-ipam", "calicoctl"] {
-        needs.push(Need::Calico { path: bin_dir.join(bin) });
+        needs.push(Need::Calico {
+            path: bin_dir.join(bin),
+        });
     }
     if spec.datastore == DatastoreKind::Etcd {
-        needs.push(Need::Program { name: "etcd", package: "etcd-server" });
+        needs.push(Need::Program {
+            name: "etcd",
+            package: "etcd-server",
+        });
     }
     if spec.peering == Peering::Tor {
         match spec.tor {
             TorRouter::Bird => {
-                needs.push(Need::Program { name: "bird", package: "bird2" });
-                needs.push(Need::Program { name: "birdc", package: "bird2" });
+                needs.push(Need::Program {
+                    name: "bird",
+                    package: "bird2",
+                });
+                needs.push(Need::Program {
+                    name: "birdc",
+                    package: "bird2",
+                });
             }
             TorRouter::Frr => {
-                needs.push(Need::File { path: "/usr/lib/frr/zebra", package: "frr" });
-                needs.push(Need::File { path: "/usr/lib/frr/bgpd", package: "frr" });
-                needs.push(Need::Program { name: "vtysh", package: "frr" });
+                needs.push(Need::File {
+                    path: "/usr/lib/frr/zebra",
+                    package: "frr",
+                });
+                needs.push(Need::File {
+                    path: "/usr/lib/frr/bgpd",
+                    package: "frr",
+                });
+                needs.push(Need::Program {
+                    name: "vtysh",
+                    package: "frr",
+                });
             }
             TorRouter::Calico | TorRouter::External => {}
         }
@@ -75,14 +104,23 @@ pub fn base() -> Vec<Need> {
     vec![
         Need::Root,
         Need::NetNamespaces,
-        Need::Program { name: "ip", package: "iproute2" },
-        Need::Program { name: "sysctl", package: "procps" },
+        Need::Program {
+            name: "ip",
+            package: "iproute2",
+        },
+        Need::Program {
+            name: "sysctl",
+            package: "procps",
+        },
     ]
 }
 
 /// What an ICMP matrix needs in addition.
 pub fn for_icmp() -> Vec<Need> {
-    vec![Need::Program { name: "ping", package: "iputils-ping" }]
+    vec![Need::Program {
+        name: "ping",
+        package: "iputils-ping",
+    }]
 }
 
 /// Checks every need against `probe`; the error lists all that are missing.
@@ -141,27 +179,63 @@ mod tests {
     #[test]
     fn needs_follow_the_spec() {
         let bin = Path::new("/b");
-        let plain = for_up(&spec(DatastoreKind::Embedded, Peering::Mesh, TorRouter::Frr), bin);
-        assert!(plain.contains(&Need::Calico { path: "/b/calico-ipam".into() }));
-        assert!(!plain.iter().any(|n| matches!(n, Need::Program { name: "etcd", .. })));
-        assert!(!plain.iter().any(|n| matches!(n, Need::File { package: "frr", .. })));
-        let full = for_up(&spec(DatastoreKind::Etcd, Peering::Tor, TorRouter::Frr), bin);
-        assert!(full.iter().any(|n| matches!(n, Need::Program { name: "etcd", package: "etcd-server" })));
-        assert!(full.contains(&Need::File { path: "/usr/lib/frr/bgpd", package: "frr" }));
-        let bird = for_up(&spec(DatastoreKind::Embedded, Peering::Tor, TorRouter::Bird), bin);
-        assert!(bird.iter().any(|n| matches!(n, Need::Program { name: "birdc", .. })));
+        let plain = for_up(
+            &spec(DatastoreKind::Embedded, Peering::Mesh, TorRouter::Frr),
+            bin,
+        );
+        assert!(plain.contains(&Need::Calico {
+            path: "/b/calico-ipam".into()
+        }));
+        assert!(!plain
+            .iter()
+            .any(|n| matches!(n, Need::Program { name: "etcd", .. })));
+        assert!(!plain
+            .iter()
+            .any(|n| matches!(n, Need::File { package: "frr", .. })));
+        let full = for_up(
+            &spec(DatastoreKind::Etcd, Peering::Tor, TorRouter::Frr),
+            bin,
+        );
+        assert!(full.iter().any(|n| matches!(
+            n,
+            Need::Program {
+                name: "etcd",
+                package: "etcd-server"
+            }
+        )));
+        assert!(full.contains(&Need::File {
+            path: "/usr/lib/frr/bgpd",
+            package: "frr"
+        }));
+        let bird = for_up(
+            &spec(DatastoreKind::Embedded, Peering::Tor, TorRouter::Bird),
+            bin,
+        );
+        assert!(bird
+            .iter()
+            .any(|n| matches!(n, Need::Program { name: "birdc", .. })));
     }
 
     #[test]
     fn error_lists_every_missing_need() {
         let needs = [
             Need::Root,
-            Need::Program { name: "bird", package: "bird2" },
-            Need::Calico { path: "/b/calico".into() },
+            Need::Program {
+                name: "bird",
+                package: "bird2",
+            },
+            Need::Calico {
+                path: "/b/calico".into(),
+            },
         ];
-        let err = check_with(&needs, |n| *n == Need::Root).unwrap_err().to_string();
+        let err = check_with(&needs, |n| *n == Need::Root)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bird2"), "{err}");
-        assert!(err.contains("/b/calico") && err.contains("cargo build"), "{err}");
+        assert!(
+            err.contains("/b/calico") && err.contains("cargo build"),
+            "{err}"
+        );
         assert!(!err.contains("root"), "{err}");
         check_with(&needs, |_| true).unwrap();
     }

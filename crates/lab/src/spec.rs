@@ -151,7 +151,9 @@ pub fn parse_labels(text: &str) -> Result<Vec<(String, String)>> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
             _ => Err(Error::Spec(format!(
                 "label {pair:?} is not of the form key=value"
             ))),
@@ -191,7 +193,11 @@ mod tests {
     fn refuses_bad_counts_families_and_calico_tor() {
         let err = |s: LabSpec| s.validate().unwrap_err().to_string();
         assert!(err(LabSpec { nodes: 0, ..spec() }).contains("--nodes"));
-        assert!(err(LabSpec { nodes: 201, ..spec() }).contains("--nodes"));
+        assert!(err(LabSpec {
+            nodes: 201,
+            ..spec()
+        })
+        .contains("--nodes"));
         assert!(err(LabSpec {
             workloads_per_node: 51,
             ..spec()

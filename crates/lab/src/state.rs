@@ -54,8 +54,7 @@ pub struct LabState {
 impl LabState {
     /// Reads a state file.
     pub fn load(path: &Path) -> Result<LabState> {
-        let text =
-            std::fs::read(path).map_err(|e| Error::io("cannot read lab state", path, e))?;
+        let text = std::fs::read(path).map_err(|e| Error::io("cannot read lab state", path, e))?;
         serde_json::from_slice(&text).map_err(|e| Error::State {
             path: path.to_path_buf(),
             detail: e.to_string(),

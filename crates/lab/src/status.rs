@@ -98,12 +98,24 @@ impl StatusReport {
             out,
             "Lab {}{}: datastore {}, peering {}, fabric namespace {}",
             self.lab,
-            if self.complete { "" } else { " (INCOMPLETE: up did not finish; run down)" },
+            if self.complete {
+                ""
+            } else {
+                " (INCOMPLETE: up did not finish; run down)"
+            },
             self.datastore,
             self.peering,
             self.fabric_namespace
         );
-        let mut nodes = table(&["NODE", "NAMESPACE", "ADDRESS", "AS", "CALICO-NODE", "REGISTERED", "BGP"]);
+        let mut nodes = table(&[
+            "NODE",
+            "NAMESPACE",
+            "ADDRESS",
+            "AS",
+            "CALICO-NODE",
+            "REGISTERED",
+            "BGP",
+        ]);
         for n in &self.nodes {
             let mut address = n.address.clone();
             if let Some(v6) = &n.address6 {
@@ -125,7 +137,12 @@ impl StatusReport {
                 n.namespace.clone(),
                 address,
                 n.as_number.to_string(),
-                if n.agent_running { "running" } else { "not running" }.to_string(),
+                if n.agent_running {
+                    "running"
+                } else {
+                    "not running"
+                }
+                .to_string(),
                 yes_no(n.registered).to_string(),
                 bgp,
             ]);
@@ -148,7 +165,14 @@ impl StatusReport {
                 tor.router, self.fabric_namespace, tor.as_number
             );
         }
-        let mut wls = table(&["WORKLOAD", "NODE", "NAMESPACE", "ADDRESSES", "LABELS", "ENDPOINT"]);
+        let mut wls = table(&[
+            "WORKLOAD",
+            "NODE",
+            "NAMESPACE",
+            "ADDRESSES",
+            "LABELS",
+            "ENDPOINT",
+        ]);
         for w in &self.workloads {
             let labels = w
                 .labels

@@ -33,8 +33,8 @@ impl LabStore {
         let worker = std::thread::spawn(move || -> Result<T> {
             if let Some(ns) = &namespace {
                 let path = netns::path(ns);
-                let file = File::open(&path)
-                    .map_err(|e| Error::io("cannot open namespace", &path, e))?;
+                let file =
+                    File::open(&path).map_err(|e| Error::io("cannot open namespace", &path, e))?;
                 setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| {
                     Error::io("cannot enter namespace", &path, std::io::Error::from(e))
                 })?;
@@ -66,8 +66,6 @@ impl LabStore {
 
     /// Every resource of one kind, in all namespaces.
     pub fn list(&self, kind: Kind) -> Result<Vec<Resource>> {
-        self.with_client(move |client| async move {
-            Ok(client.list(kind, None, "").await?.items)
-        })
+        self.with_client(move |client| async move { Ok(client.list(kind, None, "").await?.items) })
     }
 }

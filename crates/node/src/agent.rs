@@ -11,8 +11,8 @@
 //!   ┌──────────────┐  SIGTERM / SIGINT    │   status report, in-sync flag        │
 //!   │ signal waits │ ───────────────────► │   (policy / dataplane / BGP plug in  │
 //!   └──────────────┘                      │    here as more inputs and outputs)  │
-//!   ┌──────────────┐  liveness tick       │                                      │
-//!   │ interval     │ ───────────────────► │                                      │
+//!   ┌──────────────┐  liveness tick       │                                      │──► --record-events
+//!   │ interval     │ ───────────────────► │                                      │    (JSON lines)
 //!   └──────────────┘                      └───┬──────────────┬───────────────┬───┘
 //!                          reports (Health)   │    counters  │  watch channel│
 //!                                             ▼    (Metrics) ▼               ▼
@@ -20,8 +20,8 @@
 //!                        /readiness (read-only)       task /metrics  (JSON per connection)
 //! ```
 //!
-//! Child tasks only read sockets, timers and the datastore and send typed messages in; the
-//! servers read shared, internally locked views. Every task is held by a `TaskGuard`, so
+//! Child tasks and streams only read sockets, signals, timers and the datastore and hand
+//! typed messages in; the servers read shared, internally locked views. Every task is held by a `TaskGuard`, so
 //! returning from [`run`] stops them all.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -42,7 +42,7 @@ use crate::model::{Change, Model};
 use crate::record::Recorder;
 use crate::settings::Settings;
 use crate::status::{NodeStatusReport, StatusSocket};
-use crate::syncer::{self, SyncKey, SyncUpdate, SyncerOptions};
+use crate::syncer::{self, SyncKey, SyncUpdate, SyncValue, SyncerOptions};
 use crate::task::TaskGuard;
 use crate::{interfaces, nodename, preflight, startup, Error, Result};
 
@@ -88,13 +88,15 @@ pub async fn run(options: AgentOptions) -> Result<()> {
         felix_spec(&client, &format!("node.{name}")).await?.as_ref(),
         felix_spec(&client, "default").await?.as_ref(),
     )?;
-    let health_listener = match serve.health_enabled {
-        true => Some(bind("health", &serve.health_host, serve.health_port).await?),
-        false => None,
+    let health_listener = if serve.health_enabled {
+        Some(bind("health", &serve.health_host, serve.health_port).await?)
+    } else {
+        None
     };
-    let metrics_listener = match serve.metrics_enabled {
-        true => Some(bind("metrics", &serve.metrics_host, serve.metrics_port).await?),
-        false => None,
+    let metrics_listener = if serve.metrics_enabled {
+        Some(bind("metrics", &serve.metrics_host, serve.metrics_port).await?)
+    } else {
+        None
     };
     let socket = Arc::new(StatusSocket::bind(&options.status_socket)?);
 
@@ -218,10 +220,35 @@ impl Agent {
                 self.publish(false);
             }
             Change::Item(key) => {
-                let own_node = matches!(&key, SyncKey::Resource { kind: Kind::Node, name, .. } if *name == self.name);
+                let (own_node, cluster_info) = match &key {
+                    SyncKey::Resource { kind, name, .. } => (
+                        *kind == Kind::Node && *name == self.name,
+                        *kind == Kind::ClusterInformation && name == "default",
+                    ),
+                    SyncKey::IpamBlock { .. } => (false, false),
+                };
+                if cluster_info {
+                    self.report_datastore_ready(&key);
+                }
                 self.publish(own_node);
             }
         }
+    }
+
+    /// `datastoreReady: false` in ClusterInformation (a datastore migration is running) makes
+    /// the agent not ready until it turns true again.
+    fn report_datastore_ready(&self, key: &SyncKey) {
+        let ready = match self.model.get(key) {
+            Some(SyncValue::Resource(r)) => match r.as_ref() {
+                Resource::ClusterInformation(info) => info.spec.datastore_ready != Some(false),
+                _ => true,
+            },
+            _ => true,
+        };
+        if !ready {
+            tracing::warn!("ClusterInformation says the datastore is not ready");
+        }
+        self.health.report("datastore", true, ready);
     }
 
     /// Refreshes the status report from the model.

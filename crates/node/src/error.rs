@@ -37,6 +37,9 @@ pub enum Error {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// Another Node already registered the address this node would use.
+    #[error("Calico node {node:?} is already using the address {address}; set IP/IP6 or the autodetection method so that every node has its own address")]
+    AddressInUse { node: String, address: String },
     /// Listing the host's interfaces or asking the kernel for a route failed.
     #[error("network interfaces: {0}")]
     Interfaces(String),

@@ -81,8 +81,14 @@ impl StatusSocket {
     /// Answers connections with the latest report until dropped.
     pub async fn serve(&self, status: watch::Receiver<NodeStatusReport>) {
         loop {
-            let Ok((mut stream, _)) = self.listener.accept().await else {
-                continue;
+            let mut stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "status socket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let mut line = serde_json::to_vec(&*status.borrow()).unwrap_or_default();
             line.push(b'\n');

@@ -137,12 +137,15 @@ fn registers_node_serves_health_and_stops_on_sigterm() {
     let config = write_config(dir.path(), &db);
     let state = dir.path().join("state");
     let socket = dir.path().join("status.sock");
+    let recording = dir.path().join("events.jsonl");
     // `ip netns exec` execs the binary in place, so the child's PID is the agent's.
     let child = Command::new("ip")
         .args(["netns", "exec", node_ns, BINARY, "-c"])
         .arg(&config)
         .arg("--status-socket")
         .arg(&socket)
+        .arg("--record-events")
+        .arg(&recording)
         .env("NODENAME", "test-node")
         .env("AS", "64513")
         .env("CALICO_STATE_DIR", &state)
@@ -233,11 +236,48 @@ fn registers_node_serves_health_and_stops_on_sigterm() {
             .filter(|s| s.resources.get("Profile") == Some(&1))
     });
 
+    // A datastore migration (datastoreReady: false) makes the agent not ready, and back.
+    for (flag, code) in [(false, 503), (true, 200)] {
+        let Resource::ClusterInformation(mut info) = runtime
+            .block_on(client.get(Kind::ClusterInformation, None, "default"))
+            .unwrap()
+        else {
+            panic!("not ClusterInformation")
+        };
+        info.spec.datastore_ready = Some(flag);
+        runtime
+            .block_on(client.update(Resource::ClusterInformation(info)))
+            .unwrap();
+        wait_for("readiness to follow datastoreReady", || {
+            http_get_in(node_ns, 9099, "/readiness").filter(|(c, _)| *c == code)
+        });
+    }
+
     kill(pid, Signal::SIGTERM).unwrap();
     let mut child = guard.0.take().unwrap();
     let exit = wait_for("the agent to exit", || child.try_wait().unwrap());
     assert!(exit.success(), "{exit:?}");
     assert!(!socket.exists(), "status socket removed on exit");
+
+    // The recorded input replays into the model the agent held.
+    let mut replayed = node::model::Model::default();
+    for update in node::record::read(&recording).unwrap() {
+        replayed.apply(update);
+    }
+    assert!(replayed.in_sync());
+    assert_eq!(replayed.counts().get("Profile"), Some(&1));
+    assert_eq!(replayed.counts().get("Node"), Some(&1));
+    assert_eq!(
+        replayed
+            .node("test-node")
+            .unwrap()
+            .spec
+            .bgp
+            .as_ref()
+            .unwrap()
+            .ipv4_address,
+        "10.231.7.2/24"
+    );
 }
 
 #[test]
@@ -372,6 +412,51 @@ fn refuses_to_start_without_nft_when_the_dataplane_is_enabled() {
         .enable_all()
         .build()
         .unwrap();
+    assert!(runtime
+        .block_on(client.get(Kind::Node, None, "fail-node"))
+        .is_err());
+}
+
+#[test]
+fn refuses_an_address_another_node_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calico.db");
+    let client = ResourceClient::new(Arc::new(EmbeddedStore::open(&db).unwrap()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let other = api::Node {
+        metadata: api::ObjectMeta::named("other"),
+        spec: api::NodeSpec {
+            bgp: Some(api::NodeBgpSpec {
+                ipv4_address: "10.231.9.9/24".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    runtime
+        .block_on(client.create(Resource::Node(other)))
+        .unwrap();
+    // A fixed address: nothing is autodetected, and no server binds in this namespace.
+    let out = run_failing(
+        &[],
+        &[
+            ("DATASTORE_TYPE", "embedded"),
+            ("DATASTORE_PATH", db.to_str().unwrap()),
+            ("IP", "10.231.9.9"),
+            ("CALICO_DATAPLANE", "none"),
+            ("FELIX_HEALTHENABLED", "false"),
+            ("FELIX_PROMETHEUSMETRICSENABLED", "false"),
+        ],
+    );
+    let line = one_line(&out);
+    assert!(
+        line.contains("\"other\"") && line.contains("10.231.9.9"),
+        "{line}"
+    );
     assert!(runtime
         .block_on(client.get(Kind::Node, None, "fail-node"))
         .is_err());

@@ -84,7 +84,7 @@ impl SelectorIndex {
         }
         let members: IdSet<ItemId> = match self.candidates(selector.expr()) {
             Some(c) => c
-                .into_iter()
+                .iter()
                 .filter(|i| selector.matches(&self.items[i]))
                 .collect(),
             None => self
@@ -238,51 +238,64 @@ impl SelectorIndex {
     }
 
     /// Items that might match `expr`; `None` means every item must be checked.
-    fn candidates(&self, expr: &Expr) -> Option<IdSet<ItemId>> {
-        let with_key = |label: &str| -> IdSet<ItemId> {
-            self.values
-                .get(label)
-                .into_iter()
-                .flat_map(|m| m.values().flatten().copied())
-                .collect()
+    fn candidates(&self, expr: &Expr) -> Option<Candidates<'_>> {
+        let with_value =
+            |label: &str, value: &str| match self.values.get(label).and_then(|m| m.get(value)) {
+                Some(set) => Candidates::Borrowed(set),
+                None => Candidates::Owned(IdSet::default()),
+            };
+        let union = |sets: &mut dyn Iterator<Item = &IdSet<ItemId>>| {
+            let mut all = IdSet::default();
+            for set in sets {
+                all.extend(set.iter().copied());
+            }
+            Candidates::Owned(all)
         };
         match expr {
             Expr::Compare {
                 label,
                 op: CompareOp::Eq,
                 value,
-            } => Some(
-                self.values
-                    .get(label)
-                    .and_then(|m| m.get(value))
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-            Expr::In { label, values } => Some(
-                values
-                    .values()
-                    .iter()
-                    .filter_map(|v| self.values.get(label).and_then(|m| m.get(v)))
-                    .flatten()
-                    .copied()
-                    .collect(),
-            ),
+            } => Some(with_value(label, value)),
+            Expr::In { label, values } if values.values().len() == 1 => {
+                Some(with_value(label, &values.values()[0]))
+            }
+            Expr::In { label, values } => {
+                let by_value = self.values.get(label);
+                Some(union(
+                    &mut values
+                        .values()
+                        .iter()
+                        .filter_map(|v| by_value.and_then(|m| m.get(v))),
+                ))
+            }
             Expr::Compare {
                 label,
                 op: CompareOp::Contains | CompareOp::StartsWith | CompareOp::EndsWith,
                 ..
             }
-            | Expr::Has(label) => Some(with_key(label)),
-            Expr::And(ops) => ops
-                .iter()
-                .filter_map(|e| self.candidates(e))
-                .min_by_key(IdSet::len),
+            | Expr::Has(label) => Some(union(
+                &mut self.values.get(label).into_iter().flat_map(|m| m.values()),
+            )),
+            Expr::And(ops) => {
+                // Exact pairs are free to look up: use the smallest if there is one.
+                let exact = ops
+                    .iter()
+                    .filter(|e| anchor_of(e).is_some() && !matches!(e, Expr::And(_)))
+                    .filter_map(|e| self.candidates(e))
+                    .min_by_key(Candidates::len);
+                exact.or_else(|| {
+                    ops.iter()
+                        .filter_map(|e| self.candidates(e))
+                        .min_by_key(Candidates::len)
+                })
+            }
             Expr::Or(ops) => {
                 let mut all = IdSet::default();
                 for e in ops {
-                    all.extend(self.candidates(e)?);
+                    all.extend(self.candidates(e)?.iter());
                 }
-                Some(all)
+                Some(Candidates::Owned(all))
             }
             _ => None,
         }
@@ -298,6 +311,30 @@ impl SelectorIndex {
         self.entries[id.0 as usize]
             .as_mut()
             .expect("selector id refers to a live selector")
+    }
+}
+
+/// Items to check for a new selector: a set from the value index, or one
+/// built from several.
+enum Candidates<'a> {
+    Borrowed(&'a IdSet<ItemId>),
+    Owned(IdSet<ItemId>),
+}
+
+impl Candidates<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Candidates::Borrowed(s) => s.len(),
+            Candidates::Owned(s) => s.len(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = ItemId> + '_ {
+        match self {
+            Candidates::Borrowed(s) => s.iter(),
+            Candidates::Owned(s) => s.iter(),
+        }
+        .copied()
     }
 }
 

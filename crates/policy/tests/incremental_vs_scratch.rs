@@ -712,7 +712,7 @@ fn packet_strategy() -> impl Strategy<Value = Packet> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // 256 cases by default; PROPTEST_CASES=N for a longer run.
 
     #[test]
     fn incremental_equals_scratch(

@@ -1065,3 +1065,183 @@ fn rule_views_name_the_ip_sets_the_dataplane_needs() {
         1
     );
 }
+
+#[test]
+fn host_endpoints_are_selected_and_matched_by_expected_ips() {
+    let mut m = two_pods();
+    put(
+        &mut m,
+        res(
+            "HostEndpoint",
+            json!({"name": "h1", "labels": {"role": "node"}}),
+            json!({"node": "n1", "interfaceName": "eth0", "expectedIPs": ["192.0.2.10"]}),
+        ),
+    );
+    put(
+        &mut m,
+        gnp(
+            "hosts",
+            json!({"selector": "role == 'node'", "ingress": [{"action": "Allow", "source": {"selector": "app == 'client'"}}]}),
+        ),
+    );
+    let h = EndpointKey::host("h1");
+    assert_eq!(
+        names(&m, &h, Direction::Ingress),
+        vec![("default".to_string(), vec!["hosts".to_string()])]
+    );
+    assert_eq!(
+        trace(&m, &tcp("10.0.0.1", "192.0.2.10", 22)).disposition,
+        Disposition::Allow
+    );
+    assert_eq!(
+        trace(&m, &tcp("10.0.0.2", "192.0.2.10", 22)).disposition,
+        Disposition::Deny
+    );
+    // A HEP with no egress policy and no profile drops what it sends.
+    let v = trace(&m, &tcp("192.0.2.10", "10.0.0.2", 1));
+    assert_eq!(v.decided_by, Decision::NoProfileMatched);
+    assert!(v.ingress.is_none());
+    // Matched by a rule selector through its expected IP.
+    put(
+        &mut m,
+        res(
+            "HostEndpoint",
+            json!({"name": "h1", "labels": {"role": "node"}}),
+            json!({"node": "n1", "interfaceName": "eth0", "expectedIPs": ["192.0.2.10"], "profiles": ["kns.a"]}),
+        ),
+    );
+    put(
+        &mut m,
+        gnp(
+            "p",
+            json!({"selector": "app == 'server'", "ingress": [{"action": "Allow", "source": {"selector": "role == 'node'"}}]}),
+        ),
+    );
+    let v = trace(&m, &tcp("192.0.2.10", "10.0.0.2", 1));
+    assert_eq!(v.disposition, Disposition::Allow);
+    assert!(matches!(v.decided_by, Decision::Policy { ref policy, .. } if policy.name == "p"));
+}
+
+#[test]
+fn service_account_selectors_use_sa_profile_labels_and_names() {
+    let mut m = Model::cluster_wide();
+    put(
+        &mut m,
+        res(
+            "Profile",
+            json!({"name": "kns.a"}),
+            json!({"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}),
+        ),
+    );
+    put(
+        &mut m,
+        res(
+            "Profile",
+            json!({"name": "ksa.a.api"}),
+            json!({"labelsToApply": {"pcsa.tier": "gold"}}),
+        ),
+    );
+    let sa_wep = |name: &str, ip: &str, sa: &str, profiles: &[&str]| {
+        res(
+            "WorkloadEndpoint",
+            json!({"name": name, "namespace": "a"}),
+            json!({"ipNetworks": [ip], "serviceAccountName": sa, "profiles": profiles}),
+        )
+    };
+    put(
+        &mut m,
+        sa_wep("api", "10.0.0.1/32", "api", &["kns.a", "ksa.a.api"]),
+    );
+    put(&mut m, sa_wep("web", "10.0.0.2/32", "web", &["kns.a"]));
+    put(&mut m, sa_wep("db", "10.0.0.3/32", "db", &["kns.a"]));
+    put(
+        &mut m,
+        res(
+            "NetworkPolicy",
+            json!({"name": "db", "namespace": "a"}),
+            json!({
+                "selector": "all()", "serviceAccountSelector": "",
+                "ingress": [{"action": "Allow", "source": {"serviceAccounts": {"selector": "tier == 'gold'"}}},
+                            {"action": "Allow", "source": {"serviceAccounts": {"names": ["web"]}}, "protocol": "TCP", "destination": {"ports": [5432]}}]
+            }),
+        ),
+    );
+    assert_eq!(
+        trace(&m, &tcp("10.0.0.1", "10.0.0.3", 1)).disposition,
+        Disposition::Allow
+    );
+    assert_eq!(
+        trace(&m, &tcp("10.0.0.2", "10.0.0.3", 5432)).disposition,
+        Disposition::Allow
+    );
+    assert_eq!(
+        trace(&m, &tcp("10.0.0.2", "10.0.0.3", 1)).disposition,
+        Disposition::Deny
+    );
+    // serviceAccountSelector on the policy narrows which endpoints it selects.
+    put(
+        &mut m,
+        res(
+            "NetworkPolicy",
+            json!({"name": "gold-only", "namespace": "a"}),
+            json!({
+                "selector": "all()", "serviceAccountSelector": "tier == 'gold'", "ingress": [{"action": "Deny"}]
+            }),
+        ),
+    );
+    assert_eq!(
+        names(&m, &EndpointKey::workload("a", "api"), Direction::Ingress)[0].1,
+        vec!["a/db", "a/gold-only"]
+    );
+    assert_eq!(
+        names(&m, &EndpointKey::workload("a", "web"), Direction::Ingress)[0].1,
+        vec!["a/db"]
+    );
+}
+
+#[test]
+fn gnp_namespace_selector_restricts_selection_to_matching_namespaces() {
+    let mut m = Model::cluster_wide();
+    put(
+        &mut m,
+        res(
+            "Profile",
+            json!({"name": "kns.a"}),
+            json!({"labelsToApply": {"pcns.env": "prod"}}),
+        ),
+    );
+    put(&mut m, wep("a", "x", "10.0.0.1", json!({}), &["kns.a"]));
+    put(&mut m, wep("b", "y", "10.0.0.2", json!({}), &[]));
+    put(
+        &mut m,
+        res(
+            "HostEndpoint",
+            json!({"name": "h"}),
+            json!({"node": "n", "interfaceName": "eth0"}),
+        ),
+    );
+    put(
+        &mut m,
+        gnp(
+            "prod",
+            json!({"namespaceSelector": "env == 'prod'", "ingress": [{"action": "Allow"}]}),
+        ),
+    );
+    put(
+        &mut m,
+        gnp(
+            "any-ns",
+            json!({"namespaceSelector": "all()", "ingress": [{"action": "Allow"}]}),
+        ),
+    );
+    assert_eq!(
+        names(&m, &EndpointKey::workload("a", "x"), Direction::Ingress)[0].1,
+        vec!["any-ns", "prod"]
+    );
+    assert_eq!(
+        names(&m, &EndpointKey::workload("b", "y"), Direction::Ingress)[0].1,
+        vec!["any-ns"]
+    );
+    // all() in a namespaceSelector means "namespaced", so host endpoints are not selected.
+    assert!(names(&m, &EndpointKey::host("h"), Direction::Ingress).is_empty());
+}

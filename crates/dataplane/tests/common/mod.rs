@@ -65,10 +65,13 @@ impl Netns {
         })
     }
 
-    /// Read our table, diff against `state`'s rendering, apply; returns the applied batch.
+    /// For both IP versions: read our table, diff against `state`'s rendering, apply.
+    /// Returns the IPv4 batch.
     pub fn converge(&self, state: &DesiredState) -> Batch {
-        let table = render(state, IpVersion::V4).expect("render");
-        self.run(|| nft::converge(&table)).expect("converge")
+        let v6 = render(state, IpVersion::V6).expect("render v6");
+        self.run(|| nft::converge(&v6)).expect("converge v6");
+        let v4 = render(state, IpVersion::V4).expect("render v4");
+        self.run(|| nft::converge(&v4)).expect("converge v4")
     }
 
     pub fn ping(&self, addr: &str) -> bool {
@@ -77,15 +80,15 @@ impl Netns {
 
     /// TCP connect from this namespace.
     pub fn tcp(&self, addr: &str, port: u16) -> bool {
-        let to: SocketAddr = format!("{addr}:{port}").parse().unwrap();
+        let to = SocketAddr::new(addr.parse().unwrap(), port);
         self.run(|| TcpStream::connect_timeout(&to, Duration::from_millis(700)).is_ok())
     }
 
     /// UDP request/response from this namespace (needs a [`UdpEcho`] at the far end).
     pub fn udp(&self, addr: &str, port: u16) -> bool {
-        let to: SocketAddr = format!("{addr}:{port}").parse().unwrap();
+        let to = SocketAddr::new(addr.parse().unwrap(), port);
         self.run(|| {
-            let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+            let sock = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).unwrap();
             sock.set_read_timeout(Some(Duration::from_millis(700)))
                 .unwrap();
             sock.send_to(b"probe", to).unwrap();
@@ -94,11 +97,13 @@ impl Netns {
         })
     }
 
-    /// A TCP listener (accepting in the background) and a UDP echo server on `port`.
+    /// A TCP listener (accepting in the background) and a UDP echo server on `port`, both
+    /// IP versions.
     pub fn serve(&self, port: u16) -> Servers {
         let (tcp, udp) = self.run(|| {
-            let tcp = TcpListener::bind(("0.0.0.0", port)).unwrap();
-            let udp = UdpSocket::bind(("0.0.0.0", port)).unwrap();
+            // `::` also accepts IPv4 (v4-mapped) on Linux.
+            let tcp = TcpListener::bind(("::", port)).unwrap();
+            let udp = UdpSocket::bind(("::", port)).unwrap();
             (tcp, udp)
         });
         Servers::start(tcp, udp)
@@ -183,7 +188,11 @@ pub struct Workload {
     pub ns: Netns,
     pub iface: String,
     pub ip: String,
+    pub ip6: String,
 }
+
+/// The host veth's link-local address, derived from its MAC ee:ee:ee:ee:ee:ee.
+const GATEWAY6: &str = "fe80::ecee:eeff:feee:eeee";
 
 /// The node's own address (on an uplink veth that also carries the default route, which
 /// proxy ARP needs to answer for 169.254.1.1).
@@ -200,18 +209,27 @@ impl Lab {
         node.ip(&["link", "set", "eth0", "up"]);
         node.ip(&["route", "add", "default", "dev", "eth0"]);
         assert!(node.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
+        assert!(node.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]));
         let mut workloads = Vec::new();
         let mut routes = BTreeSet::new();
         for i in 1..=2 {
             let ns = Netns::new(&format!("{tag}-w{i}"));
             let iface = format!("caliw{i}");
             let ip = format!("10.65.0.{}", i + 1);
+            let ip6 = format!("fd00:65::{}", i + 1);
             node.ip(&[
                 "link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
             ]);
-            node.ip(&["link", "set", &iface, "address", "ee:ee:ee:ee:ee:ee", "up"]);
+            node.ip(&["link", "set", &iface, "address", "ee:ee:ee:ee:ee:ee"]);
+            node.run(|| {
+                sysctl::configure_workload_interface(&iface, IpVersion::V4)?;
+                sysctl::configure_workload_interface(&iface, IpVersion::V6)
+            })
+            .expect("sysctls");
+            node.ip(&["link", "set", &iface, "up"]);
             ns.ip(&["link", "set", "eth0", "up"]);
             ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "eth0"]);
+            ns.ip(&["addr", "add", &format!("{ip6}/128"), "dev", "eth0", "nodad"]);
             ns.ip(&[
                 "route",
                 "add",
@@ -230,13 +248,16 @@ impl Lab {
                 "dev",
                 "eth0",
             ]);
-            node.run(|| sysctl::configure_workload_interface(&iface, IpVersion::V4))
-                .expect("sysctls");
-            routes.insert(Route::Workload {
-                dst: format!("{ip}/32").parse().unwrap(),
-                iface: iface.clone(),
-            });
-            workloads.push(Workload { ns, iface, ip });
+            ns.ip(&[
+                "-6", "route", "add", "default", "via", GATEWAY6, "dev", "eth0",
+            ]);
+            for (dst, len) in [(&ip, 32), (&ip6, 128)] {
+                routes.insert(Route::Workload {
+                    dst: format!("{dst}/{len}").parse().unwrap(),
+                    iface: iface.clone(),
+                });
+            }
+            workloads.push(Workload { ns, iface, ip, ip6 });
         }
         routes.insert(Route::Blackhole {
             dst: "10.65.0.0/26".parse().unwrap(),

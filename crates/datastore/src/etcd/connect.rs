@@ -18,9 +18,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The key the probe reads: inside Calico's `/calico/` tree, so a user limited to that prefix
 /// passes it.
 const PROBE_KEY: &str = "/calico/";
-/// How a TLS server refusing the client's certificate shows up (it ends the session right
-/// after the handshake, so the first request sees the connection go away).
-const SESSION_ENDED: [&str; 3] = ["connection closed", "broken pipe", "connection reset"];
+/// How a TLS server refusing the client's certificate shows up: a TLS alert, or (TLS 1.3) the
+/// session ending right after the handshake, so the first request sees the connection go.
+const CLIENT_CERT_REFUSED: [&str; 4] = [
+    "received fatal alert",
+    "connection closed",
+    "broken pipe",
+    "connection reset",
+];
 /// Largest response the client accepts (etcd itself sends up to 2 GiB); a list shrinks its
 /// page when a page would not fit.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -160,10 +165,11 @@ async fn first_answering(
             }
             Ok(Err(e)) => {
                 let mut text = describe(&e);
-                if cfg.uses_tls() && SESSION_ENDED.iter().any(|s| text.contains(s)) {
+                if cfg.uses_tls() && CLIENT_CERT_REFUSED.iter().any(|s| text.contains(s)) {
                     text.push_str(
-                        " (the server ended the TLS session: it may require a client certificate \
-                         signed by a CA it trusts, see ETCD_CERT_FILE and ETCD_KEY_FILE)",
+                        " (the server refused the TLS session: it may require a client \
+                         certificate signed by a CA it trusts, see ETCD_CERT_FILE and \
+                         ETCD_KEY_FILE)",
                     );
                 }
                 failures.push(format!("{endpoint}: {text}"));

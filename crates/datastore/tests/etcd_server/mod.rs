@@ -1,6 +1,7 @@
 //! Test harness: a real, private etcd 3.4 (`/usr/bin/etcd`) on free 127.0.0.1 ports with its
-//! data in a temporary directory. `EtcdServer` waits until etcd answers, and its `Drop` kills
-//! exactly the process it started (by PID) and removes the directory.
+//! data in a temporary directory (one member, a TLS member, or a cluster of several).
+//! `EtcdServer` waits until etcd answers, and its `Drop` kills exactly the process it started
+//! (by PID) and removes the directory.
 
 pub mod pki;
 
@@ -20,10 +21,13 @@ pub struct ServerTls {
     pub key: PathBuf,
 }
 
+/// A client's (CA, certificate, key) files.
+type ClientFiles = (PathBuf, PathBuf, PathBuf);
+
 /// What `etcdctl` needs to talk to the server (TLS files, user).
 #[derive(Default)]
 struct CtlAccess {
-    tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    tls: Option<ClientFiles>,
     user: Option<String>,
 }
 
@@ -53,8 +57,6 @@ impl Layout {
         }
     }
 }
-
-type ClientFiles = (PathBuf, PathBuf, PathBuf);
 
 impl EtcdServer {
     /// A plain-text, single-member etcd.

@@ -191,6 +191,15 @@ impl Lab {
                 "CALICO_STATE_DIR".to_string(),
                 self.ctx.paths.node_dir(&node.name).display().to_string(),
             ),
+            (
+                "CALICO_STATUS_SOCKET".to_string(),
+                self.ctx
+                    .paths
+                    .node_dir(&node.name)
+                    .join(super::inspect::STATUS_SOCKET)
+                    .display()
+                    .to_string(),
+            ),
         ]);
         env.push(match node.ipv6 {
             Some(v6) => ("IP6".to_string(), fabric_cidr(v6.into())),
@@ -204,7 +213,10 @@ impl Lab {
         let dir = self.ctx.paths.node_dir(&node.name);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let program = self.ctx.bin_dir.join("calico-node");
-        let log = self.ctx.paths.log_file(&format!("calico-node-{}", node.name));
+        let log = self
+            .ctx
+            .paths
+            .log_file(&format!("calico-node-{}", node.name));
         let env = self.node_env(node);
         self.start(&DaemonSpec {
             role: format!("calico-node {}", node.name),

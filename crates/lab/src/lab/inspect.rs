@@ -54,7 +54,9 @@ fn query_agent(path: &std::path::Path) -> std::result::Result<Vec<BgpSession>, S
         .set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
     let mut text = String::new();
-    stream.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
     let report: AgentReport = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     Ok(report
         .bgp_peers
@@ -112,7 +114,10 @@ impl Lab {
                 let (bgp_sessions, bgp_note) = if !agent_running {
                     (None, Some("calico-node is not running".to_string()))
                 } else if !socket.exists() {
-                    (None, Some(format!("no status socket at {}", socket.display())))
+                    (
+                        None,
+                        Some(format!("no status socket at {}", socket.display())),
+                    )
                 } else {
                     match query_agent(&socket) {
                         Ok(s) => (Some(s), None),
@@ -222,12 +227,18 @@ impl Lab {
             let targets: Vec<&(String, String, IpAddr)> =
                 members.iter().filter(|(to, _, _)| to != from).collect();
             let mut cmd = netns::exec(ns, &exe);
-            cmd.args(["probe", "--proto", proto.name(), "--port", &port.to_string()])
-                .args(["--timeout-ms", &timeout.as_millis().to_string()])
-                .args(targets.iter().map(|(_, _, a)| a.to_string()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
+            cmd.args([
+                "probe",
+                "--proto",
+                proto.name(),
+                "--port",
+                &port.to_string(),
+            ])
+            .args(["--timeout-ms", &timeout.as_millis().to_string()])
+            .args(targets.iter().map(|(_, _, a)| a.to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
             let child = cmd.spawn().map_err(|e| Error::Command {
                 command: netns::describe(&cmd),
                 detail: e.to_string(),
@@ -240,23 +251,27 @@ impl Lab {
                 command: shown.clone(),
                 detail: e.to_string(),
             })?;
-            let answers: Vec<bool> = serde_json::from_slice(&out.stdout).map_err(|e| {
-                Error::Command {
+            let answers: Vec<bool> =
+                serde_json::from_slice(&out.stdout).map_err(|e| Error::Command {
                     command: shown.clone(),
                     detail: format!("{e}: {}", String::from_utf8_lossy(&out.stderr).trim()),
-                }
-            })?;
+                })?;
             if answers.len() != targets.len() {
                 return Err(Error::Command {
                     command: shown,
                     detail: format!("{} answers for {} targets", answers.len(), targets.len()),
                 });
             }
-            pairs.extend(targets.iter().zip(answers).map(|((to, _, _), reachable)| Pair {
-                from: from.clone(),
-                to: to.clone(),
-                reachable,
-            }));
+            pairs.extend(
+                targets
+                    .iter()
+                    .zip(answers)
+                    .map(|((to, _, _), reachable)| Pair {
+                        from: from.clone(),
+                        to: to.clone(),
+                        reachable,
+                    }),
+            );
         }
         Ok(Matrix { pairs })
     }

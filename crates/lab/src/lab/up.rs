@@ -146,7 +146,10 @@ impl Lab {
         }
         let report = self.await_registration(agents)?;
         for plan in self.state.topology.workloads.clone() {
-            progress(&format!("creating workload {} through the CNI plugin", plan.name));
+            progress(&format!(
+                "creating workload {} through the CNI plugin",
+                plan.name
+            ));
             self.add_workload(&plan.name, &plan.node, None, plan.labels.clone())?;
         }
         self.state.complete = true;
@@ -159,10 +162,29 @@ impl Lab {
         self.add_namespace(&ns)?;
         netns::ip(&ns, &["link", "add", FABRIC_BRIDGE, "type", "bridge"])?;
         netns::ip(&ns, &["link", "set", FABRIC_BRIDGE, "up"])?;
-        netns::ip(&ns, &["addr", "add", &fabric_cidr(FABRIC_V4.into()), "dev", FABRIC_BRIDGE])?;
+        netns::ip(
+            &ns,
+            &[
+                "addr",
+                "add",
+                &fabric_cidr(FABRIC_V4.into()),
+                "dev",
+                FABRIC_BRIDGE,
+            ],
+        )?;
         netns::sysctl(&ns, "net.ipv4.ip_forward", "1")?;
         if self.state.spec.ipv6 {
-            netns::ip(&ns, &["addr", "add", &fabric_cidr(FABRIC_V6.into()), "dev", FABRIC_BRIDGE, "nodad"])?;
+            netns::ip(
+                &ns,
+                &[
+                    "addr",
+                    "add",
+                    &fabric_cidr(FABRIC_V6.into()),
+                    "dev",
+                    FABRIC_BRIDGE,
+                    "nodad",
+                ],
+            )?;
             netns::sysctl(&ns, "net.ipv6.conf.all.forwarding", "1")?;
         }
         Ok(())
@@ -173,17 +195,70 @@ impl Lab {
         self.add_namespace(&node.namespace)?;
         netns::ip(
             &fabric,
-            &["link", "add", &node.fabric_link, "type", "veth", "peer", "name", NODE_UPLINK, "netns", &node.namespace],
+            &[
+                "link",
+                "add",
+                &node.fabric_link,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                NODE_UPLINK,
+                "netns",
+                &node.namespace,
+            ],
         )?;
-        netns::ip(&fabric, &["link", "set", &node.fabric_link, "master", FABRIC_BRIDGE, "up"])?;
+        netns::ip(
+            &fabric,
+            &[
+                "link",
+                "set",
+                &node.fabric_link,
+                "master",
+                FABRIC_BRIDGE,
+                "up",
+            ],
+        )?;
         let ns = node.namespace.as_str();
-        netns::ip(ns, &["addr", "add", &fabric_cidr(node.ipv4.into()), "dev", NODE_UPLINK])?;
+        netns::ip(
+            ns,
+            &[
+                "addr",
+                "add",
+                &fabric_cidr(node.ipv4.into()),
+                "dev",
+                NODE_UPLINK,
+            ],
+        )?;
         netns::ip(ns, &["link", "set", NODE_UPLINK, "up"])?;
-        netns::ip(ns, &["route", "add", "default", "via", &FABRIC_V4.to_string()])?;
+        netns::ip(
+            ns,
+            &["route", "add", "default", "via", &FABRIC_V4.to_string()],
+        )?;
         netns::sysctl(ns, "net.ipv4.ip_forward", "1")?;
         if let Some(v6) = node.ipv6 {
-            netns::ip(ns, &["addr", "add", &fabric_cidr(v6.into()), "dev", NODE_UPLINK, "nodad"])?;
-            netns::ip(ns, &["-6", "route", "add", "default", "via", &FABRIC_V6.to_string()])?;
+            netns::ip(
+                ns,
+                &[
+                    "addr",
+                    "add",
+                    &fabric_cidr(v6.into()),
+                    "dev",
+                    NODE_UPLINK,
+                    "nodad",
+                ],
+            )?;
+            netns::ip(
+                ns,
+                &[
+                    "-6",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &FABRIC_V6.to_string(),
+                ],
+            )?;
             netns::sysctl(ns, "net.ipv6.conf.all.forwarding", "1")?;
         }
         Ok(())

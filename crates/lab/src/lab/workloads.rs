@@ -66,7 +66,10 @@ impl Lab {
             workload: name,
             container_id: &container_id,
             workload_namespace: &ns,
-            args: ip.map(|ip| ("IP".to_string(), ip.to_string())).into_iter().collect(),
+            args: ip
+                .map(|ip| ("IP".to_string(), ip.to_string()))
+                .into_iter()
+                .collect(),
             conf: &conf,
         };
         let added = match invocation.add() {

@@ -7,7 +7,7 @@ use std::path::Path;
 use datastore::DatastoreConfig;
 use serde_json::{json, Map, Value};
 
-/// The CNI network name; also the profile plain-CNI workloads get.
+/// The CNI network name (also the first part of IPAM handles).
 pub const NETWORK_NAME: &str = "calico-lab";
 
 /// What the node's configuration depends on.

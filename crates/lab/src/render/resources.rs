@@ -1,13 +1,17 @@
 //! The Calico resources the lab writes, as `projectcalico.org/v3` YAML: the IP pools, the
-//! BGP configuration (mesh on or off), the ToR peer, the allow-all profile plain CNI
-//! workloads get, and the demo's policies.
+//! BGP configuration (mesh on or off), the ToR peer, the allow-all profile of the workloads'
+//! namespace (what kube-controllers makes in a cluster), and the demo's policies.
 
 use std::fmt::Write;
 
 use ipnet::IpNet;
 
-use crate::render::cni_conf::NETWORK_NAME;
 use crate::topology::{Topology, MESH_AS};
+
+/// The orchestrator namespace every lab workload lives in.
+pub const WORKLOAD_NAMESPACE: &str = "default";
+/// The profile the CNI plugin gives workloads of [`WORKLOAD_NAMESPACE`].
+pub const NAMESPACE_PROFILE: &str = "kns.default";
 
 /// Everything `up` writes before starting the nodes.
 pub fn cluster(topology: &Topology, pool: IpNet, pool6: Option<IpNet>) -> String {
@@ -39,7 +43,7 @@ pub fn cluster(topology: &Topology, pool: IpNet, pool6: Option<IpNet>) -> String
     let _ = write!(
         out,
         "---\napiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  \
-         name: {NETWORK_NAME}\nspec:\n  ingress:\n  - action: Allow\n  egress:\n  \
+         name: {NAMESPACE_PROFILE}\nspec:\n  ingress:\n  - action: Allow\n  egress:\n  \
          - action: Allow\n"
     );
     out

@@ -300,7 +300,11 @@ impl BgpManager {
         let desired = kernel_routes(&self.options.node_name, &self.inputs, &self.learned);
         let diff = fib.sync(&desired).await?;
         if !diff.replace.is_empty() || !diff.delete.is_empty() {
-            tracing::debug!(replaced = diff.replace.len(), deleted = diff.delete.len(), "BGP routes");
+            tracing::debug!(
+                replaced = diff.replace.len(),
+                deleted = diff.delete.len(),
+                "BGP routes"
+            );
         }
         Ok(())
     }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use api::{BGPPeer, BgpPassword, BindMode, NextHopMode, Node, ReversePeering, SecretKeyRef};
 use api::SourceAddress;
+use api::{BGPPeer, BgpPassword, BindMode, NextHopMode, Node, ReversePeering, SecretKeyRef};
 use bgp::codec::Family;
 use bgp::PeerConfig;
 

@@ -131,11 +131,7 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     for (h, w) in headers.iter().zip(&widths) {
         let h = h.to_uppercase();
         let pad = w - h.chars().count();
-        out += &format!(
-            "| {}{h}{} ",
-            " ".repeat(pad / 2),
-            " ".repeat(pad - pad / 2)
-        );
+        out += &format!("| {}{h}{} ", " ".repeat(pad / 2), " ".repeat(pad - pad / 2));
     }
     out += "|\n";
     out += &rule;
@@ -238,7 +234,7 @@ No IPv6 peers found.
         assert_eq!(row.peer_address, "fd00::2");
         assert_eq!(row.peer_type, "global");
         assert_eq!(row.state, "start");
-        assert_eq!(row.since, "2024-10-04");
+        assert_eq!(row.since, "2024-10-03");
         assert_eq!(row.info, "Active Socket: Connection refused");
         let up = PeerReport {
             fsm_state: "Established".into(),

@@ -114,6 +114,7 @@ async fn register_node(
             &addresses[1],
             settings.as_number,
         );
+        check_conflicts(client, name, &addresses[0], &addresses[1]).await?;
         if existing.as_ref() == Some(&desired) {
             tracing::info!(node = name, "Node resource is up to date");
             return Ok(desired);
@@ -143,6 +144,33 @@ async fn register_node(
             ) if attempt < CONFLICT_ATTEMPTS => attempt += 1,
             Err(e) => return Err(Error::datastore(format!("writing Node({name})"), e)),
         }
+    }
+}
+
+/// Refuses an address another Node already uses.
+async fn check_conflicts(
+    client: &ResourceClient,
+    name: &str,
+    ipv4: &str,
+    ipv6: &str,
+) -> Result<()> {
+    let nodes: Vec<Node> = client
+        .list(Kind::Node, None, "")
+        .await
+        .map_err(|e| Error::datastore("listing Nodes", e))?
+        .items
+        .into_iter()
+        .filter_map(|r| match r {
+            Resource::Node(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    match plan::conflicting_node(&nodes, name, ipv4, ipv6) {
+        Some((node, address)) => Err(Error::AddressInUse {
+            node: node.to_string(),
+            address,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -86,6 +86,29 @@ pub fn desired_node(
     node
 }
 
+/// Another node (not `name`) whose BGP address has the same IP as `ipv4` or `ipv6`, with
+/// that address. Two nodes with one address would black-hole each other's routes.
+pub fn conflicting_node<'a>(
+    nodes: &'a [Node],
+    name: &str,
+    ipv4: &str,
+    ipv6: &str,
+) -> Option<(&'a str, String)> {
+    let ip = |s: &str| s.parse::<IpNet>().ok().map(|n| n.addr());
+    let ours: Vec<IpAddr> = [ipv4, ipv6].into_iter().filter_map(ip).collect();
+    nodes
+        .iter()
+        .filter(|n| n.metadata.name != name)
+        .find_map(|n| {
+            let bgp = n.spec.bgp.as_ref()?;
+            [&bgp.ipv4_address, &bgp.ipv6_address]
+                .into_iter()
+                .filter_map(|a| ip(a))
+                .find(|a| ours.contains(a))
+                .map(|a| (n.metadata.name.as_str(), a.to_string()))
+        })
+}
+
 /// The ClusterInformation to write, or `None` when `existing` needs nothing. A new one gets
 /// `guid`; an existing one keeps its GUID and an explicit `datastoreReady: false` (set during
 /// a datastore migration), gains missing fields, our version, and `cluster_type`'s entries.
@@ -272,6 +295,23 @@ mod tests {
         let none = desired_node(None, "n2", "", "", None);
         assert_eq!(none.spec.bgp, None);
         assert!(none.spec.addresses.is_empty());
+    }
+
+    #[test]
+    fn detects_address_conflicts_with_other_nodes() {
+        let other = desired_node(None, "other", "10.0.0.5/24", "fd00::5/64", None);
+        let me = desired_node(None, "me", "10.0.0.6/24", "", None);
+        let nodes = vec![other, me];
+        assert_eq!(conflicting_node(&nodes, "me", "10.0.0.6/24", ""), None);
+        assert_eq!(
+            conflicting_node(&nodes, "me", "10.0.0.5/16", ""),
+            Some(("other", "10.0.0.5".to_string()))
+        );
+        assert_eq!(
+            conflicting_node(&nodes, "me", "", "fd00::5/64"),
+            Some(("other", "fd00::5".to_string()))
+        );
+        assert_eq!(conflicting_node(&nodes, "other", "10.0.0.5/24", ""), None);
     }
 
     #[test]

@@ -1,0 +1,397 @@
+//! End-to-end tests of `calico-lab` with real namespaces, the real `calico`/`calico-ipam` CNI
+//! plugins, calico-node and the embedded datastore. Each test owns a lab name (so its own
+//! namespace prefix) and a temporary state directory, and a guard takes the lab down even
+//! when the test fails. Needs root and the sibling binaries built
+//! (`cargo build -p cni -p node -p ctl`).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use api::{Kind, Resource};
+use datastore::{DatastoreConfig, ResourceClient};
+use ipnet::IpNet;
+use serde_json::Value;
+
+const LAB: &str = env!("CARGO_BIN_EXE_calico-lab");
+
+/// A lab owned by one test; dropping it runs `down` and removes any namespace left with its
+/// prefix.
+struct TestLab {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestLab {
+    fn new(tag: &str) -> TestLab {
+        let bin_dir = Path::new(LAB).parent().expect("binary has a directory");
+        for needed in ["calico", "calico-ipam", "calico-node", "calicoctl"] {
+            assert!(
+                bin_dir.join(needed).is_file(),
+                "{} is missing: build the sibling binaries first (cargo build -p cni -p node -p ctl)",
+                bin_dir.join(needed).display()
+            );
+        }
+        TestLab {
+            name: format!("t{}{tag}", std::process::id()),
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(LAB)
+            .args(["--name", &self.name])
+            .args(args)
+            .env("CALICO_LAB_DIR", self.dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("calico-lab runs")
+    }
+
+    /// Runs calico-lab and insists on success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "calico-lab {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON output")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join(&self.name)
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        namespaces_with_prefix(&format!("{}-", self.name))
+    }
+
+    /// The WorkloadEndpoints in the lab's embedded datastore, read directly.
+    fn endpoints(&self) -> Vec<(String, String, Vec<String>)> {
+        let path = self.state_dir().join("datastore/calico.db");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = datastore::connect(&DatastoreConfig::Embedded { path })
+                .await
+                .unwrap();
+            let items = ResourceClient::new(store)
+                .list(Kind::WorkloadEndpoint, None, "")
+                .await
+                .unwrap()
+                .items;
+            items
+                .into_iter()
+                .filter_map(|r| match r {
+                    Resource::WorkloadEndpoint(w) => {
+                        Some((w.spec.pod, w.spec.node, w.spec.ip_networks))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["down"]);
+        for ns in self.namespaces() {
+            let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
+        }
+    }
+}
+
+fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(String::from)
+        .collect()
+}
+
+/// Whether a process exists and has not exited (zombies count as exited).
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s[s.rfind(')')? + 1..].to_string();
+            rest.split_whitespace()
+                .next()
+                .map(|st| st != "Z" && st != "X")
+        })
+        .unwrap_or(false)
+}
+
+fn pair(matrix: &Value, from: &str, to: &str) -> bool {
+    matrix["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["from"] == from && p["to"] == to)
+        .unwrap_or_else(|| panic!("no pair {from} -> {to} in {matrix}"))["reachable"]
+        .as_bool()
+        .unwrap()
+}
+
+#[test]
+fn up_two_nodes_shows_status_endpoints_and_same_node_reachability() {
+    let lab = TestLab::new("a");
+    lab.ok(&[
+        "up",
+        "--nodes",
+        "2",
+        "--workloads",
+        "2",
+        "--pool",
+        "10.77.0.0/16",
+    ]);
+    let pool: IpNet = "10.77.0.0/16".parse().unwrap();
+
+    let status = lab.json(&["status", "-o", "json"]);
+    let nodes = status["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0]["name"], "node1");
+    assert_eq!(nodes[0]["namespace"], format!("{}-node1", lab.name));
+    assert_eq!(nodes[1]["address"], "172.31.0.12/24");
+    assert_eq!(nodes[1]["as_number"], 64512);
+    for n in nodes {
+        assert_eq!(n["agent_running"], true, "calico-node not running: {n}");
+        assert_eq!(n["registered"], true, "Node not registered: {n}");
+    }
+    let workloads = status["workloads"].as_array().unwrap();
+    let names: Vec<&str> = workloads
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["node1-w1", "node1-w2", "node2-w1", "node2-w2"]);
+    for w in workloads {
+        let addr: IpAddr = w["addresses"][0].as_str().unwrap().parse().unwrap();
+        assert!(pool.contains(&addr), "{addr} not in {pool}");
+        assert!(w["endpoint"].is_string(), "no WorkloadEndpoint for {w}");
+        assert_eq!(
+            w["labels"][0],
+            serde_json::json!(["app", w["name"].as_str().unwrap()[6..]])
+        );
+    }
+
+    // The CNI plugin recorded one endpoint per workload, on the right node.
+    let endpoints = lab.endpoints();
+    let seen: BTreeSet<(String, String)> = endpoints
+        .iter()
+        .map(|(pod, node, nets)| {
+            assert_eq!(nets.len(), 1);
+            (pod.clone(), node.clone())
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("node1-w1", "node1"),
+        ("node1-w2", "node1"),
+        ("node2-w1", "node2"),
+        ("node2-w2", "node2"),
+    ]
+    .iter()
+    .map(|(p, n)| (p.to_string(), n.to_string()))
+    .collect();
+    assert_eq!(seen, want);
+
+    // Same-node pairs go through the CNI's host routes and proxy ARP.
+    for proto in ["tcp", "udp", "icmp"] {
+        let matrix = lab.json(&["matrix", "--proto", proto, "-o", "json"]);
+        assert_eq!(matrix["pairs"].as_array().unwrap().len(), 12);
+        for node in ["node1", "node2"] {
+            let (a, b) = (format!("{node}-w1"), format!("{node}-w2"));
+            assert!(pair(&matrix, &a, &b), "{proto} {a} -> {b} unreachable");
+            assert!(pair(&matrix, &b, &a), "{proto} {b} -> {a} unreachable");
+        }
+    }
+    let table = lab.ok(&["matrix"]);
+    assert!(
+        table.contains("node2-w2") && table.contains("pairs reachable"),
+        "{table}"
+    );
+}
+
+#[test]
+fn workload_add_and_del_go_through_the_cni_plugin() {
+    let lab = TestLab::new("b");
+    lab.ok(&["up", "--nodes", "1", "--workloads", "1"]);
+    let out = lab.ok(&[
+        "workload",
+        "add",
+        "db",
+        "--node",
+        "node1",
+        "--ip",
+        "10.244.0.200",
+        "--labels",
+        "app=db,tier=back",
+    ]);
+    assert!(out.contains("10.244.0.200"), "{out}");
+    assert!(lab.namespaces().contains(&format!("{}-db", lab.name)));
+
+    let status = lab.json(&["status", "-o", "json"]);
+    let db = status["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "db")
+        .expect("db in status")
+        .clone();
+    assert_eq!(db["addresses"], serde_json::json!(["10.244.0.200"]));
+    assert_eq!(
+        db["labels"],
+        serde_json::json!([["app", "db"], ["tier", "back"]])
+    );
+    assert!(db["endpoint"].is_string());
+    assert!(lab
+        .endpoints()
+        .iter()
+        .any(|(pod, _, nets)| pod == "db" && nets == &["10.244.0.200/32".to_string()]));
+
+    let matrix = lab.json(&["matrix", "-o", "json"]);
+    assert!(pair(&matrix, "node1-w1", "db"));
+    assert!(pair(&matrix, "db", "node1-w1"));
+
+    // Refusals: a taken name, an unknown node.
+    assert!(!lab
+        .cmd(&["workload", "add", "db", "--node", "node1"])
+        .status
+        .success());
+    let out = lab.cmd(&["workload", "add", "x", "--node", "node9"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node \"node9\""));
+
+    lab.ok(&["workload", "del", "db"]);
+    assert!(!lab.namespaces().contains(&format!("{}-db", lab.name)));
+    assert!(!lab.endpoints().iter().any(|(pod, _, _)| pod == "db"));
+    let status = lab.json(&["status", "-o", "json"]);
+    assert_eq!(status["workloads"].as_array().unwrap().len(), 1);
+    // The address went back to the pool: a new workload may take it again.
+    let out = lab.ok(&[
+        "workload",
+        "add",
+        "db2",
+        "--node",
+        "node1",
+        "--ip",
+        "10.244.0.200",
+    ]);
+    assert!(out.contains("10.244.0.200"), "{out}");
+}
+
+#[test]
+fn down_leaves_no_namespace_or_process() {
+    let lab = TestLab::new("c");
+    lab.ok(&["up", "--nodes", "2", "--workloads", "1"]);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(lab.state_dir().join("state.json")).unwrap())
+            .unwrap();
+    let pids: Vec<u64> = state["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    // Two calico-nodes and two responders.
+    assert_eq!(pids.len(), 4, "{state}");
+    assert!(pids.iter().all(|p| alive(*p)));
+    assert_eq!(lab.namespaces().len(), 5);
+
+    let out = lab.ok(&["down"]);
+    assert!(out.contains("is down"), "{out}");
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+    let survivors: Vec<u64> = pids.into_iter().filter(|p| alive(*p)).collect();
+    assert!(survivors.is_empty(), "still running: {survivors:?}");
+    assert!(!lab.state_dir().exists());
+    // A second down finds nothing and still succeeds.
+    assert!(lab.ok(&["down"]).contains("nothing to remove"));
+}
+
+#[test]
+fn up_refuses_when_already_up_or_a_namespace_collides() {
+    let lab = TestLab::new("d");
+    lab.ok(&["up", "--nodes", "1", "--workloads", "0"]);
+    let out = lab.cmd(&["up", "--nodes", "1", "--workloads", "0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already up"), "{err}");
+    // The running lab is untouched.
+    assert_eq!(lab.namespaces().len(), 2);
+
+    let other = TestLab::new("e");
+    let squatter = format!("{}-node1", other.name);
+    assert!(Command::new("ip")
+        .args(["netns", "add", &squatter])
+        .status()
+        .unwrap()
+        .success());
+    let out = other.cmd(&["up", "--nodes", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&squatter) && err.contains("already exist"),
+        "{err}"
+    );
+    assert!(!other.state_dir().exists());
+
+    let out = lab.cmd(&["up", "--peering", "tor", "--tor", "calico"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
+}
+
+#[test]
+fn exec_runs_in_the_right_namespace_with_the_lab_datastore() {
+    let lab = TestLab::new("f");
+    lab.ok(&["up", "--nodes", "1", "--workloads", "1"]);
+    let node = lab.ok(&[
+        "exec", "node1", "--", "ip", "-4", "-br", "addr", "show", "eth0",
+    ]);
+    assert!(node.contains("172.31.0.11/24"), "{node}");
+    let fabric = lab.ok(&[
+        "exec", "fabric", "--", "ip", "-4", "-br", "addr", "show", "fabric",
+    ]);
+    assert!(fabric.contains("172.31.0.1/24"), "{fabric}");
+    let workload = lab.ok(&[
+        "exec", "node1-w1", "--", "ip", "-4", "-br", "addr", "show", "eth0",
+    ]);
+    let status = lab.json(&["status", "-o", "json"]);
+    let addr = status["workloads"][0]["addresses"][0].as_str().unwrap();
+    assert!(workload.contains(&format!("{addr}/32")), "{workload}");
+    let env = lab.ok(&[
+        "exec",
+        "node1",
+        "--",
+        "sh",
+        "-c",
+        "echo $CALICO_DATASTORE_PATH $NODENAME",
+    ]);
+    assert!(
+        env.contains(&format!(
+            "{}/datastore/calico.db node1",
+            lab.state_dir().display()
+        )),
+        "{env}"
+    );
+    // calicoctl there talks to the lab's datastore.
+    let nodes = lab.ok(&["exec", "node1", "--", "calicoctl", "get", "nodes"]);
+    assert!(nodes.contains("node1"), "{nodes}");
+    // The exit code comes through; unknown members are refused.
+    assert_eq!(
+        lab.cmd(&["exec", "node1", "--", "sh", "-c", "exit 7"])
+            .status
+            .code(),
+        Some(7)
+    );
+    let out = lab.cmd(&["exec", "node7", "--", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no member \"node7\""));
+}
