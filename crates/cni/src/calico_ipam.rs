@@ -2,7 +2,9 @@
 //! handle `<network>.<containerID>`, else the ones asked for with CNI_ARGS `IP=` or
 //! `args.cni.ips`, else automatically from the configured pools), DEL releases the handle
 //! (and the legacy `<namespace>.<pod>` handle), CHECK verifies the handle holds the
-//! addresses of `prevResult`. Calls are serialised on the node by the IPAM lock file.
+//! addresses of `prevResult`; STATUS checks a usable pool exists; GC releases this node's
+//! handles of this network whose container the runtime no longer lists. Calls that change
+//! allocations are serialised on the node by the IPAM lock file.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -21,7 +23,12 @@ use crate::skel::{Action, Request};
 
 /// Handles one calico-ipam invocation.
 pub async fn handle(req: Request) -> Result<Option<CniResult>> {
-    let store = connect::store(&req.conf).await?;
+    let store = match connect::store(&req.conf).await {
+        Err(e) if req.action == Action::Status => {
+            return Err(Error::NotAvailable(format!("datastore unreachable: {e}")))
+        }
+        other => other?,
+    };
     serve(req, store).await
 }
 
@@ -77,8 +84,72 @@ pub fn prev_result(req: &Request) -> Result<CniResult> {
     CniResult::from_json(prev)
 }
 
+/// STATUS: every family we would assign has an enabled pool (the requested ones, when
+/// `ipv4_pools` / `ipv6_pools` name them).
+async fn status(req: &Request, ipam: &Ipam) -> Result<()> {
+    let pools = ipam
+        .pools()
+        .await
+        .map_err(|e| Error::NotAvailable(format!("cannot read IP pools: {e}")))?;
+    let (v4, v6) = req.conf.families()?;
+    let wanted = [
+        (v4, true, &req.conf.ipam.ipv4_pools, "IPv4"),
+        (v6, false, &req.conf.ipam.ipv6_pools, "IPv6"),
+    ];
+    for (needed, is_v4, requested, family) in wanted {
+        let usable = pools.iter().any(|p| {
+            !p.disabled
+                && p.cidr.addr().is_ipv4() == is_v4
+                && (requested.is_empty()
+                    || requested
+                        .iter()
+                        .any(|r| *r == p.name || *r == p.cidr.to_string()))
+        });
+        if needed && !usable {
+            return Err(Error::NotAvailable(format!(
+                "no enabled {family} IP pool is available"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// GC: releases this node's handles of this network whose container is not among the
+/// runtime's valid attachments.
+async fn gc(req: &Request, ipam: &Ipam, node: &str) -> Result<()> {
+    let prefix = ipam::handle_key(&format!("{}.", req.conf.name));
+    let valid: Vec<&str> = req
+        .conf
+        .valid_attachments
+        .iter()
+        .map(|a| a.container_id.as_str())
+        .collect();
+    let listed = ipam.store().list(&prefix).await.map_err(ipam::Error::from)?;
+    for kv in listed.items {
+        let Some(container) = kv.key.strip_prefix(&prefix) else {
+            continue;
+        };
+        if valid.contains(&container) {
+            continue;
+        }
+        let handle = names::ipam_handle(&req.conf.name, container);
+        let ips = held_by(ipam, &handle).await?;
+        let mut on_this_node = false;
+        for ip in &ips {
+            if let Some(info) = ipam.ip_info(*ip).await? {
+                on_this_node |= info.attributes.get("node").map(String::as_str) == Some(node);
+            }
+        }
+        if on_this_node {
+            let released = ipam.release_by_handle(&handle).await?;
+            req.log.info(&format!("GC released {released:?} of handle {handle}"));
+        }
+    }
+    Ok(())
+}
+
 /// The addresses `handle` holds; none when the handle does not exist.
-async fn held_by(ipam: &Ipam, handle: &str) -> Result<Vec<IpAddr>> {
+pub pub async fn held_by(ipam: &Ipam, handle: &str) -> Result<Vec<IpAddr>> {
     match ipam.ips_by_handle(handle).await {
         Ok(ips) => Ok(ips),
         Err(ipam::Error::HandleNotFound { .. }) => Ok(Vec::new()),
