@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   etcd-server etcd-client   # the etcd v3 backend's tests and `--datastore etcd`
-  protobuf-compiler         # etcd-client's build
+  protobuf-compiler libprotobuf-dev   # etcd-client's build (protoc and its well-known .proto files)
   openssl                   # TLS certificates for the etcd TLS tests
   iproute2 nftables         # network namespaces and the dataplane
 )

@@ -3,6 +3,7 @@
 //! the WorkloadEndpoint; any failure after IPAM undoes all of it. DEL: remove the endpoint
 //! (unless a newer sandbox owns it), the veth and the addresses; unknown things are not
 //! errors. CHECK: verify the dataplane, the endpoint and (via the IPAM plugin) addresses.
+//! STATUS asks IPAM; GC removes stale endpoints and veths, then IPAM releases stale handles.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,7 +33,12 @@ pub async fn handle(req: Request) -> Result<Option<CniResult>> {
     let host_veth = id.host_veth_name(&names::interface_prefix(
         env_var("FELIX_INTERFACEPREFIX").as_deref(),
     ));
-    let store = connect::store(&req.conf).await?;
+    let store = match connect::store(&req.conf).await {
+        Err(e) if req.action == Action::Status => {
+            return Err(Error::NotAvailable(format!("datastore unreachable: {e}")))
+        }
+        other => other?,
+    };
     let ctx = Ctx {
         req: &req,
         id,
@@ -44,6 +50,8 @@ pub async fn handle(req: Request) -> Result<Option<CniResult>> {
         Action::Add => ctx.add().await.map(Some),
         Action::Del => ctx.del().await.map(|()| None),
         Action::Check => ctx.check().await.map(|()| None),
+        Action::Status => ctx.ipam(Action::Status).await.map(|_| None),
+        Action::Gc => ctx.gc(&node).await.map(|()| None),
     }
 }
 
@@ -84,6 +92,8 @@ impl Ctx<'_> {
             Action::Add => "ADD",
             Action::Del => "DEL",
             Action::Check => "CHECK",
+            Action::Status => "STATUS",
+            Action::Gc => "GC",
         };
         delegate::run(&binary, command, &req.stdin)?
             .map(|out| CniResult::from_json(&out))
@@ -284,5 +294,53 @@ impl Ctx<'_> {
         }
         self.ipam(Action::Check).await?;
         Ok(())
+    }
+
+    /// GC: removes this node's endpoints of this network whose (container, interface) the
+    /// runtime no longer lists, with their host veths, then lets IPAM release the rest.
+    async fn gc(&self, node: &str) -> Result<()> {
+        let req = self.req;
+        let valid: Vec<(&str, &str)> = req
+            .conf
+            .valid_attachments
+            .iter()
+            .map(|a| (a.container_id.as_str(), a.ifname.as_str()))
+            .collect();
+        let ipam = ipam::Ipam::new(Arc::clone(&self.store));
+        let host = netns::connect_here()?;
+        let listed = self.client.list(Kind::WorkloadEndpoint, None, "").await?;
+        for item in listed.items {
+            let Resource::WorkloadEndpoint(w) = item else {
+                continue;
+            };
+            let s = &w.spec;
+            let handle = names::ipam_handle(&req.conf.name, &s.container_id);
+            if s.node != node
+                || !matches!(s.orchestrator.as_str(), "k8s" | "cni")
+                || valid.contains(&(s.container_id.as_str(), s.endpoint.as_str()))
+                || calico_ipam::held_by(&ipam, &handle).await?.is_empty()
+            {
+                continue;
+            }
+            req.log
+                .info(&format!("GC removes endpoint {}", w.metadata.name));
+            match self
+                .client
+                .delete(
+                    Kind::WorkloadEndpoint,
+                    w.metadata.namespace.as_deref(),
+                    &w.metadata.name,
+                    None,
+                )
+                .await
+            {
+                Ok(_) | Err(datastore::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if !s.interface_name.is_empty() {
+                dataplane::delete_link(&host, &s.interface_name).await?;
+            }
+        }
+        self.ipam(Action::Gc).await.map(|_| ())
     }
 }

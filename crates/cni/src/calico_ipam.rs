@@ -124,7 +124,11 @@ async fn gc(req: &Request, ipam: &Ipam, node: &str) -> Result<()> {
         .iter()
         .map(|a| a.container_id.as_str())
         .collect();
-    let listed = ipam.store().list(&prefix).await.map_err(ipam::Error::from)?;
+    let listed = ipam
+        .store()
+        .list(&prefix)
+        .await
+        .map_err(ipam::Error::from)?;
     for kv in listed.items {
         let Some(container) = kv.key.strip_prefix(&prefix) else {
             continue;
@@ -142,14 +146,15 @@ async fn gc(req: &Request, ipam: &Ipam, node: &str) -> Result<()> {
         }
         if on_this_node {
             let released = ipam.release_by_handle(&handle).await?;
-            req.log.info(&format!("GC released {released:?} of handle {handle}"));
+            req.log
+                .info(&format!("GC released {released:?} of handle {handle}"));
         }
     }
     Ok(())
 }
 
 /// The addresses `handle` holds; none when the handle does not exist.
-pub pub async fn held_by(ipam: &Ipam, handle: &str) -> Result<Vec<IpAddr>> {
+pub async fn held_by(ipam: &Ipam, handle: &str) -> Result<Vec<IpAddr>> {
     match ipam.ips_by_handle(handle).await {
         Ok(ips) => Ok(ips),
         Err(ipam::Error::HandleNotFound { .. }) => Ok(Vec::new()),

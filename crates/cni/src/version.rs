@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 
 /// Versions whose results we can produce (Calico's list, plus 1.1.0 for STATUS and GC).
-pub const SUPPORTED: [&str; 7] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+pub const SUPPORTED: [&str; 7] = [
+    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+];
 
 /// The newest version we speak; VERSION answers in it.
 pub const CURRENT: &str = "1.1.0";
