@@ -8,6 +8,10 @@ packages=(
   protobuf-compiler libprotobuf-dev   # etcd-client's build (protoc and its well-known .proto files)
   openssl                   # TLS certificates for the etcd TLS tests
   iproute2 nftables         # network namespaces and the dataplane
+  iputils-ping              # connectivity probes in tests and the lab
+  bird2 frr                 # real BGP peers: interop tests and the lab's top-of-rack router
+  containernetworking-plugins   # Debian's CNI plugins: chaining tests and the CNI benchmark
+  iperf3                    # dataplane throughput benchmark
 )
 
 missing=()
