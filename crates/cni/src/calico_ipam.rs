@@ -43,8 +43,14 @@ pub async fn serve(req: Request, store: Arc<dyn Store>) -> Result<Option<CniResu
         .ipam_lock_file
         .as_deref()
         .unwrap_or(DEFAULT_LOCK_FILE);
-    let _lock = lock::acquire(lock_path)?;
+    // STATUS only reads; everything else changes allocations under the node's lock.
+    let _lock = match req.action {
+        Action::Status => None,
+        _ => Some(lock::acquire(lock_path)?),
+    };
     match req.action {
+        Action::Status => status(&req, &ipam).await.map(|()| None),
+        Action::Gc => gc(&req, &ipam, &node).await.map(|()| None),
         Action::Add => add(&req, &ipam, &id, &handle_id).await.map(Some),
         Action::Del => {
             let mut handles = vec![handle_id];

@@ -241,10 +241,10 @@ fn plain_cni_workload_with_labels_and_requested_ip() {
     let pod = Netns::new("cni");
     let conf = node.conf(
         "1.0.0",
-        json!({"name": "net1", "args": {"cni": {"labels": [{"key": "app", "value": "db"}]}}}),
+        json!({"name": "net1", "args": {"cni": {
+            "labels": [{"key": "app", "value": "db"}], "ips": ["10.68.0.77"]}}}),
     );
-    let mut add = Invocation::new("ADD", "0123456789abcdef", &pod.path());
-    add.args = "IP=10.68.0.77".into();
+    let add = Invocation::new("ADD", "0123456789abcdef", &pod.path());
     let result = node.calico(&add, &conf).expect_ok();
     assert_eq!(result_ip(&result, 0), "10.68.0.77");
     assert_eq!(result["interfaces"][0]["name"], "cali0123456789a");
@@ -326,7 +326,7 @@ fn version_command_lists_supported_versions() {
                 &json!({"cniVersion": "1.0.0"}),
             )
             .expect_ok();
-        assert_eq!(out["cniVersion"], "1.0.0");
+        assert_eq!(out["cniVersion"], "1.1.0");
         let list: Vec<&str> = out["supportedVersions"]
             .as_array()
             .unwrap()
@@ -334,5 +334,6 @@ fn version_command_lists_supported_versions() {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert!(list.contains(&"0.3.1") && list.contains(&"0.4.0") && list.contains(&"1.0.0"));
+        assert!(list.contains(&"1.1.0"));
     }
 }

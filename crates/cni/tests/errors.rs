@@ -88,11 +88,11 @@ fn missing_netns_is_code_3_and_allocates_nothing() {
 fn unsupported_version_is_code_1() {
     let node = Node::new();
     let pod = Netns::new("ver");
-    let conf = node.conf("1.1.0", json!({}));
+    let conf = node.conf("1.2.0", json!({}));
     let msg = node
         .calico(&Invocation::new("ADD", "v1", &pod.path()), &conf)
         .expect_err(1);
-    assert!(msg.contains("unsupported CNI version 1.1.0"), "{msg}");
+    assert!(msg.contains("unsupported CNI version 1.2.0"), "{msg}");
 }
 
 #[test]

@@ -42,6 +42,9 @@ pub enum Error {
     /// `nft -j` output could not be understood.
     #[error("parsing nft JSON: {0}")]
     NftJson(String),
+    /// The netlink socket could not be opened.
+    #[error("opening a netlink socket: {0}")]
+    NetlinkSocket(#[source] io::Error),
     /// A netlink request failed.
     #[error("netlink {operation}: {source}")]
     Netlink {

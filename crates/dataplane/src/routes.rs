@@ -81,10 +81,7 @@ impl RouteManager {
     /// Open a netlink socket in the calling thread's network namespace. Must be called inside
     /// a tokio runtime context (the connection task is spawned on it).
     pub fn new() -> Result<Self, Error> {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(|e| Error::Spawn {
-            command: "netlink socket".to_owned(),
-            source: e,
-        })?;
+        let (connection, handle, _) = rtnetlink::new_connection().map_err(Error::NetlinkSocket)?;
         tokio::spawn(connection);
         Ok(RouteManager { handle })
     }

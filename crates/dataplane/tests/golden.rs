@@ -59,3 +59,22 @@ fn rendering_is_deterministic_and_a_fresh_render_diffs_to_nothing() {
         }
     }
 }
+
+#[test]
+fn endpoint_order_does_not_change_the_table() {
+    for input in inputs() {
+        let state: DesiredState =
+            serde_json::from_str(&fs::read_to_string(&input).unwrap()).unwrap();
+        let mut reversed = state.clone();
+        reversed.workloads.reverse();
+        reversed.host_endpoints.reverse();
+        for family in [IpVersion::V4, IpVersion::V6] {
+            assert_eq!(
+                render(&state, family).unwrap(),
+                render(&reversed, family).unwrap(),
+                "{}",
+                input.display()
+            );
+        }
+    }
+}

@@ -18,6 +18,8 @@ use crate::ui::{self, Ui};
 /// The workload label the allow policy lets in from, and the one it lets into.
 const FROM_APP: &str = "w1";
 const TO_APP: &str = "w2";
+/// How long the demo waits for the policy to take effect.
+const POLICY_WAIT: Duration = Duration::from_secs(4);
 
 /// Tells the user, honestly, what the agents did during `up`.
 pub fn report_agents(lab: &Lab, report: &UpReport) {
@@ -68,13 +70,17 @@ fn show(ui: &Ui, lab: &Lab, member: &str, argv: &[&str]) -> Result<bool> {
     Ok(status.success())
 }
 
-fn draw(ui: &Ui, lab: &mut Lab) -> Result<Matrix> {
-    let (names, matrix) = lab.matrix(
+fn probe(lab: &mut Lab) -> Result<(Vec<String>, Matrix)> {
+    Ok(lab.matrix(
         Proto::Tcp,
         RESPONDER_PORT,
         false,
         Duration::from_millis(800),
-    )?;
+    )?)
+}
+
+fn draw(ui: &Ui, lab: &mut Lab) -> Result<Matrix> {
+    let (names, matrix) = probe(lab)?;
     print!("{}", matrix.render(&names, ui.color));
     Ok(matrix)
 }
@@ -105,6 +111,7 @@ pub fn run(ctx: LabContext, nodes: u32, workloads: u32, ui: Ui) -> Result<()> {
         ctx.name
     ));
     let tour = tour(&ui, &mut lab);
+    drop(lab);
     ui.heading("9. Take it all down");
     let down = lab::down(&ctx);
     match &down {
@@ -149,18 +156,27 @@ fn tour(ui: &Ui, lab: &mut Lab) -> Result<()> {
     }
 
     ui.heading("5. Connectivity matrix with the policy");
-    std::thread::sleep(Duration::from_secs(2));
-    let after = draw(ui, lab)?;
-    let changed = after.changed_from(&before);
     let should_close = before
         .pairs
         .iter()
         .filter(|p| p.reachable && !allowed(lab, &p.from, &p.to))
         .count();
+    // Give the agents a moment to program the policy; stop as soon as anything changes.
+    let deadline = Instant::now() + POLICY_WAIT;
+    let after = loop {
+        std::thread::sleep(Duration::from_millis(700));
+        let (names, now) = probe(lab)?;
+        if !now.changed_from(&before).is_empty() || Instant::now() > deadline {
+            print!("{}", now.render(&names, ui.color));
+            break now;
+        }
+    };
+    let changed = after.changed_from(&before);
     if should_close > 0 && changed.is_empty() {
         ui.note(&format!(
-            "{should_close} pairs the policy denies still answer: calico-node is not \
-             enforcing policy in this build (its dataplane is not wired yet)"
+            "{should_close} pairs the policy denies still answer after {}s: calico-node did \
+             not enforce the policy",
+            POLICY_WAIT.as_secs()
         ));
     } else {
         ui.ok(&format!("{} pairs changed with the policy", changed.len()));

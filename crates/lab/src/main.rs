@@ -7,6 +7,7 @@ mod cni;
 mod demo;
 mod error;
 mod lab;
+mod lock;
 mod matrix;
 mod netns;
 mod paths;
@@ -19,6 +20,7 @@ mod state;
 mod status;
 mod store;
 mod topology;
+mod tor_sessions;
 mod ui;
 
 use std::process::ExitCode;

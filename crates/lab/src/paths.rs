@@ -1,4 +1,4 @@
-//! Where a lab keeps its files (state, datastore, logs, rendered configs) and where the
+//! Where a lab keeps its files (state, datastore, logs, rendered configs, lock) and where the
 //! sibling binaries (`calico-node`, `calico`, `calico-ipam`, `calicoctl`) are found.
 
 use std::path::{Path, PathBuf};
@@ -14,12 +14,15 @@ pub const BIN_DIR_ENV: &str = "CALICO_LAB_BIN_DIR";
 #[derive(Clone, Debug)]
 pub struct LabPaths {
     pub root: PathBuf,
+    /// Beside the lab's directory, so `down` can remove the directory while holding it.
+    pub lock: PathBuf,
 }
 
 impl LabPaths {
     pub fn new(base: &Path, name: &str) -> LabPaths {
         LabPaths {
             root: base.join(name),
+            lock: base.join(format!("{name}.lock")),
         }
     }
 

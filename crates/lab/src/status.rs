@@ -47,6 +47,9 @@ pub struct TorStatus {
     /// Whether the router the lab started is alive (none for `external`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<bool>,
+    /// The router's sessions, as it reports them (none when it cannot be asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<BgpSession>>,
 }
 
 /// One workload.
@@ -164,6 +167,13 @@ impl StatusReport {
                 "\nTop-of-rack router: {} at {address} in {}, AS {} ({state})",
                 tor.router, self.fabric_namespace, tor.as_number
             );
+            for s in tor.sessions.iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  {} ({}): {} {}",
+                    s.peer, s.peer_type, s.state, s.info
+                );
+            }
         }
         let mut wls = table(&[
             "WORKLOAD",
@@ -227,6 +237,12 @@ mod tests {
                 address6: None,
                 as_number: 65000,
                 running: Some(true),
+                sessions: Some(vec![BgpSession {
+                    peer: "172.31.0.11".into(),
+                    peer_type: "ebgp node1".into(),
+                    state: "up".into(),
+                    info: "Established".into(),
+                }]),
             }),
             workloads: vec![WorkloadStatus {
                 name: "node1-w1".into(),
@@ -249,6 +265,7 @@ mod tests {
             "65001",
             "172.31.0.1 global up Established",
             "bird at 172.31.0.1 in t-fabric, AS 65000 (running)",
+            "  172.31.0.11 (ebgp node1): up Established",
             "10.244.0.1",
             "app=w1",
             "MISSING",

@@ -395,3 +395,194 @@ fn exec_runs_in_the_right_namespace_with_the_lab_datastore() {
     let out = lab.cmd(&["exec", "node7", "--", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no member \"node7\""));
 }
+
+/// The status's ToR sessions, as (peer, peer_type) pairs.
+fn tor_peers(status: &Value) -> BTreeSet<(String, String)> {
+    status["tor"]["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ToR sessions in {status}"))
+        .iter()
+        .map(|s| {
+            (
+                s["peer"].as_str().unwrap().to_string(),
+                s["peer_type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tor_peering_with_bird_on_a_real_etcd() {
+    let lab = TestLab::new("g");
+    lab.ok(&[
+        "up",
+        "--nodes",
+        "2",
+        "--workloads",
+        "2",
+        "--datastore",
+        "etcd",
+        "--peering",
+        "tor",
+        "--tor",
+        "bird",
+    ]);
+    let status = lab.json(&["status", "-o", "json"]);
+    assert!(
+        status["datastore"].as_str().unwrap().contains("etcd"),
+        "{status}"
+    );
+    assert_eq!(status["peering"], "tor");
+    assert_eq!(status["tor"]["router"], "bird");
+    assert_eq!(status["tor"]["address"], "172.31.0.1");
+    assert_eq!(status["tor"]["as_number"], 65000);
+    assert_eq!(status["tor"]["running"], true);
+    // Each node in its own AS, registered through etcd.
+    let nodes = status["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["as_number"], 65001);
+    assert_eq!(nodes[1]["as_number"], 65002);
+    assert!(nodes.iter().all(|n| n["registered"] == true), "{status}");
+    // BIRD has one session configured per node (whether it is up depends on calico-node).
+    let want: BTreeSet<(String, String)> = [
+        ("172.31.0.11".to_string(), "ebgp node1".to_string()),
+        ("172.31.0.12".to_string(), "ebgp node2".to_string()),
+    ]
+    .into();
+    assert_eq!(tor_peers(&status), want);
+    // Workloads were recorded in etcd; same-node pairs answer.
+    assert!(status["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["endpoint"].is_string()));
+    let matrix = lab.json(&["matrix", "-o", "json"]);
+    assert!(pair(&matrix, "node1-w1", "node1-w2"));
+    assert!(pair(&matrix, "node2-w2", "node2-w1"));
+    // calicoctl inside a node reaches the lab's etcd.
+    let nodes = lab.ok(&["exec", "node2", "--", "calicoctl", "get", "nodes"]);
+    assert!(
+        nodes.contains("node1") && nodes.contains("node2"),
+        "{nodes}"
+    );
+    let bgp = lab.ok(&[
+        "exec",
+        "node1",
+        "--",
+        "calicoctl",
+        "get",
+        "bgpconfigurations",
+        "-o",
+        "json",
+    ]);
+    assert!(bgp.contains("\"nodeToNodeMeshEnabled\": false"), "{bgp}");
+}
+
+#[test]
+fn tor_peering_with_frr_dual_stack() {
+    let lab = TestLab::new("h");
+    lab.ok(&[
+        "up",
+        "--nodes",
+        "2",
+        "--workloads",
+        "2",
+        "--peering",
+        "tor",
+        "--tor",
+        "frr",
+        "--ipv6",
+    ]);
+    let status = lab.json(&["status", "-o", "json"]);
+    assert_eq!(status["tor"]["router"], "frr");
+    assert_eq!(status["tor"]["address6"], "fd00:172:31::1");
+    assert_eq!(status["nodes"][1]["address6"], "fd00:172:31::12/64");
+    let peers: BTreeSet<String> = tor_peers(&status).into_iter().map(|(p, _)| p).collect();
+    let want: BTreeSet<String> = [
+        "172.31.0.11",
+        "172.31.0.12",
+        "fd00:172:31::11",
+        "fd00:172:31::12",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(peers, want);
+    let pool6: IpNet = "fd00:10:244::/64".parse().unwrap();
+    for w in status["workloads"].as_array().unwrap() {
+        let addrs: Vec<IpAddr> = w["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            addrs.iter().any(|a| pool6.contains(a)),
+            "no IPv6 address: {w}"
+        );
+        assert!(addrs.iter().any(IpAddr::is_ipv4), "no IPv4 address: {w}");
+    }
+    let matrix = lab.json(&["matrix", "--ipv6", "-o", "json"]);
+    assert!(pair(&matrix, "node1-w1", "node1-w2"), "{matrix}");
+    assert!(pair(&matrix, "node2-w1", "node2-w2"), "{matrix}");
+}
+
+#[test]
+fn down_after_a_crashed_up_removes_everything() {
+    let lab = TestLab::new("i");
+    let mut up = Command::new(LAB)
+        .args([
+            "--name",
+            &lab.name,
+            "up",
+            "--nodes",
+            "3",
+            "--workloads",
+            "3",
+        ])
+        .env("CALICO_LAB_DIR", lab.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill `up` as soon as it has made a few namespaces.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while lab.namespaces().len() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    up.kill().unwrap();
+    up.wait().unwrap();
+    assert!(!lab.namespaces().is_empty());
+    let out = lab.cmd(&["up", "--nodes", "1"]);
+    assert!(!out.status.success());
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(lab.state_dir().join("state.json")).unwrap())
+            .unwrap();
+    let pids: Vec<u64> = state["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    lab.ok(&["down"]);
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+    assert!(pids.iter().all(|p| !alive(*p)));
+    assert!(!lab.state_dir().exists());
+}
+
+#[test]
+fn demo_tours_the_lab_and_leaves_nothing_behind() {
+    let lab = TestLab::new("j");
+    let out = lab.ok(&["demo", "--nodes", "2", "--workloads", "2"]);
+    for heading in [
+        "== 1. Bring up a lab ==",
+        "== 3. Connectivity matrix, no policy (TCP 8080) ==",
+        "Successfully applied 2 'GlobalNetworkPolicy' resource(s)",
+        "== 5. Connectivity matrix with the policy ==",
+        "== 9. Take it all down ==",
+    ] {
+        assert!(out.contains(heading), "{heading:?} missing from:\n{out}");
+    }
+    assert!(!out.contains('\u{1b}'), "colour despite NO_COLOR:\n{out}");
+    assert!(lab.namespaces().is_empty());
+    assert!(!lab.state_dir().exists());
+}

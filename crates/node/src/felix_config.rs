@@ -36,55 +36,45 @@ impl ServeConfig {
     ) -> Result<ServeConfig> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let specs = [node, global];
-        let from_specs = |get: &dyn Fn(&FelixConfigurationSpec) -> Option<String>| {
-            specs.iter().flatten().find_map(|s| get(s))
+        // The highest-precedence value of one setting, as text.
+        let pick = |var: &str, get: &dyn Fn(&FelixConfigurationSpec) -> Option<String>| {
+            env(var).or_else(|| specs.iter().flatten().find_map(|s| get(s)))
         };
-        let text = |var: &str, get: &dyn Fn(&FelixConfigurationSpec) -> Option<String>| {
-            env(var).or_else(|| from_specs(get))
-        };
-        let boolean = |var: &str,
-                       get: &dyn Fn(&FelixConfigurationSpec) -> Option<bool>,
-                       default: bool| match env(var) {
-            Some(v) => parse_bool(var, &v),
-            None => Ok(specs
-                .iter()
-                .flatten()
-                .find_map(|s| get(s))
-                .unwrap_or(default)),
-        };
-        let port = |var: &str, get: &dyn Fn(&FelixConfigurationSpec) -> Option<i32>, default| {
-            let raw = env(var).or_else(|| {
-                specs
-                    .iter()
-                    .flatten()
-                    .find_map(|s| get(s))
-                    .map(|p| p.to_string())
-            });
-            match raw {
+        let boolean =
+            |var: &str, get: fn(&FelixConfigurationSpec) -> Option<bool>, default| match pick(
+                var,
+                &|s| get(s).map(|b| b.to_string()),
+            ) {
+                Some(v) => parse_bool(var, &v),
                 None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u16>()
-                    .map_err(|_| Error::setting(var, &v, "not a port number")),
-            }
+            };
+        let port = |var: &str, get: fn(&FelixConfigurationSpec) -> Option<i32>, default| match pick(
+            var,
+            &|s| get(s).map(|p| p.to_string()),
+        ) {
+            Some(v) => v
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| Error::setting(var, &v, "not a port number")),
+            None => Ok(default),
         };
         Ok(ServeConfig {
-            health_enabled: boolean("FELIX_HEALTHENABLED", &|s| s.health_enabled, true)?,
-            health_host: text("FELIX_HEALTHHOST", &|s| s.health_host.clone())
+            health_enabled: boolean("FELIX_HEALTHENABLED", |s| s.health_enabled, true)?,
+            health_host: pick("FELIX_HEALTHHOST", &|s| s.health_host.clone())
                 .unwrap_or_else(|| "localhost".to_string()),
-            health_port: port("FELIX_HEALTHPORT", &|s| s.health_port, DEFAULT_HEALTH_PORT)?,
+            health_port: port("FELIX_HEALTHPORT", |s| s.health_port, DEFAULT_HEALTH_PORT)?,
             metrics_enabled: boolean(
                 "FELIX_PROMETHEUSMETRICSENABLED",
-                &|s| s.prometheus_metrics_enabled,
+                |s| s.prometheus_metrics_enabled,
                 true,
             )?,
-            metrics_host: text("FELIX_PROMETHEUSMETRICSHOST", &|s| {
+            metrics_host: pick("FELIX_PROMETHEUSMETRICSHOST", &|s| {
                 s.prometheus_metrics_host.clone()
             })
             .unwrap_or_default(),
             metrics_port: port(
                 "FELIX_PROMETHEUSMETRICSPORT",
-                &|s| s.prometheus_metrics_port,
+                |s| s.prometheus_metrics_port,
                 DEFAULT_METRICS_PORT,
             )?,
         })

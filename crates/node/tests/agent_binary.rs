@@ -457,7 +457,11 @@ fn refuses_an_address_another_node_uses() {
         line.contains("\"other\"") && line.contains("10.231.9.9"),
         "{line}"
     );
+    // Nothing was written.
     assert!(runtime
         .block_on(client.get(Kind::Node, None, "fail-node"))
+        .is_err());
+    assert!(runtime
+        .block_on(client.get(Kind::ClusterInformation, None, "default"))
         .is_err());
 }

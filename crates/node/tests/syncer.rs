@@ -294,3 +294,50 @@ async fn compaction_relists_and_delivers_only_differences() {
     assert_eq!(model.counts().get("Node"), Some(&21));
     assert!(metrics.render().contains("felix_resyncs_started_total 2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_values_are_skipped_and_retract_older_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let client = ResourceClient::new(Arc::clone(&store));
+    let bad_key = "/calico/resources/v3/projectcalico.org/ippools/bad";
+    let good = client.create(pool("good", "10.2.0.0/16")).await.unwrap();
+    store.create(bad_key, b"{not json").await.unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (_guard, mut rx) = syncer::spawn(
+        Arc::clone(&store),
+        Arc::clone(&metrics),
+        SyncerOptions::default(),
+    );
+    let mut model = Model::default();
+    until(&mut rx, &mut model, |_, u| is_in_sync(u)).await;
+    assert_eq!(
+        model.counts().get("IPPool"),
+        Some(&1),
+        "the bad one is skipped"
+    );
+
+    // The good pool is overwritten with garbage: the consumer must not keep the old value.
+    let good_key = SyncKey::parse("/calico/resources/v3/projectcalico.org/ippools/good").unwrap();
+    let revision: i64 = good
+        .metadata()
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    store
+        .update(&good_key.store_key(), b"[]", revision)
+        .await
+        .unwrap();
+    let got = until(&mut rx, &mut model, |m, _| m.get(&good_key).is_none()).await;
+    assert!(matches!(got.last(), Some(SyncUpdate::Delete { .. })));
+    assert!(model.counts().get("IPPool").is_none());
+    assert!(
+        metrics
+            .render()
+            .contains("calico_node_errors_total{source=\"decode\"} 2"),
+        "{}",
+        metrics.render()
+    );
+}

@@ -81,7 +81,7 @@ impl Netns {
     /// TCP connect from this namespace.
     pub fn tcp(&self, addr: &str, port: u16) -> bool {
         let to = SocketAddr::new(addr.parse().unwrap(), port);
-        self.run(|| TcpStream::connect_timeout(&to, Duration::from_millis(700)).is_ok())
+        self.run(|| TcpStream::connect_timeout(&to, Duration::from_millis(1000)).is_ok())
     }
 
     /// UDP request/response from this namespace (needs a [`UdpEcho`] at the far end).
@@ -89,7 +89,7 @@ impl Netns {
         let to = SocketAddr::new(addr.parse().unwrap(), port);
         self.run(|| {
             let sock = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(700)))
+            sock.set_read_timeout(Some(Duration::from_millis(1000)))
                 .unwrap();
             sock.send_to(b"probe", to).unwrap();
             let mut buf = [0u8; 16];

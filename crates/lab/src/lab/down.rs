@@ -6,6 +6,7 @@ use std::process::Command;
 
 use super::LabContext;
 use crate::error::{Error, Result};
+use crate::lock::LabLock;
 use crate::netns;
 use crate::process;
 use crate::state::LabState;
@@ -22,8 +23,10 @@ pub struct DownReport {
     pub strays: Vec<(String, u32)>,
 }
 
-/// Removes lab `ctx` entirely.
+/// Removes lab `ctx` entirely. Waits for any other command on the lab to finish first (a
+/// [`super::Lab`] of this lab held by the caller must be dropped before).
 pub fn down(ctx: &LabContext) -> Result<DownReport> {
+    let lock = LabLock::acquire(&ctx.paths.lock)?;
     let mut report = DownReport::default();
     let state_file = ctx.paths.state_file();
     let state = if state_file.exists() {
@@ -81,6 +84,7 @@ pub fn down(ctx: &LabContext) -> Result<DownReport> {
         }
     }
     if failures.is_empty() {
+        lock.remove();
         Ok(report)
     } else {
         Err(Error::Command {

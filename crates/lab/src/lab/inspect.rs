@@ -22,6 +22,7 @@ use crate::process;
 use crate::spec::{Peering, TorRouter};
 use crate::status::{BgpSession, NodeStatus, StatusReport, TorStatus, WorkloadStatus};
 use crate::topology::fabric_cidr;
+use crate::tor_sessions;
 use crate::ui;
 
 /// The status socket calico-node serves in its state directory.
@@ -71,6 +72,34 @@ fn query_agent(path: &std::path::Path) -> std::result::Result<Vec<BgpSession>, S
 }
 
 impl Lab {
+    /// Asks the ToR router the lab started for its sessions.
+    fn tor_sessions(&self) -> Option<Vec<BgpSession>> {
+        let ns = &self.state.topology.fabric_namespace;
+        let dir = self.ctx.paths.tor_dir();
+        let nodes = &self.state.topology.nodes;
+        match self.state.spec.tor {
+            TorRouter::Bird => {
+                let socket = dir.join("bird.ctl").display().to_string();
+                let text =
+                    netns::run(netns::exec(ns, "birdc").args(["-s", &socket, "show", "protocols"]))
+                        .ok()?;
+                Some(tor_sessions::from_bird(&text, nodes))
+            }
+            TorRouter::Frr => {
+                let text = netns::run(netns::exec(ns, "vtysh").args([
+                    "--vty_socket",
+                    &dir.display().to_string(),
+                    "-c",
+                    "show bgp summary json",
+                ]))
+                .ok()?;
+                let json = serde_json::from_str(&text).ok()?;
+                Some(tor_sessions::from_frr(&json, nodes))
+            }
+            TorRouter::Calico | TorRouter::External => None,
+        }
+    }
+
     fn running(&self, role: &str) -> bool {
         self.state
             .processes
@@ -144,12 +173,18 @@ impl Lab {
                 TorRouter::Calico => ("calico", &[]),
                 TorRouter::External => ("external", &[]),
             };
+            let running = (!roles.is_empty()).then(|| roles.iter().all(|r| self.running(r)));
             TorStatus {
                 router: router.to_string(),
                 address: t.ipv4.to_string(),
                 address6: t.ipv6.map(|a| a.to_string()),
                 as_number: t.as_number,
-                running: (!roles.is_empty()).then(|| roles.iter().all(|r| self.running(r))),
+                sessions: if running == Some(true) {
+                    self.tor_sessions()
+                } else {
+                    None
+                },
+                running,
             }
         });
         let workloads = self

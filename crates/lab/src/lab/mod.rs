@@ -15,6 +15,7 @@ pub use down::down;
 pub use up::{up, UpReport};
 
 use crate::error::{Error, Result};
+use crate::lock::LabLock;
 use crate::paths::{self, LabPaths};
 use crate::spec::{validate_lab_name, DatastoreKind};
 use crate::state::LabState;
@@ -53,15 +54,17 @@ impl LabContext {
     }
 }
 
-/// A lab that is up (or was being brought up).
+/// A lab that is up (or was being brought up), locked for this command.
 pub struct Lab {
     pub ctx: LabContext,
     pub state: LabState,
+    _lock: LabLock,
 }
 
 impl Lab {
     /// Loads the state of a lab that is up.
     pub fn open(ctx: LabContext) -> Result<Lab> {
+        let lock = LabLock::acquire(&ctx.paths.lock)?;
         let file = ctx.paths.state_file();
         if !file.exists() {
             return Err(Error::NotUp {
@@ -70,7 +73,11 @@ impl Lab {
             });
         }
         let state = LabState::load(&file)?;
-        Ok(Lab { ctx, state })
+        Ok(Lab {
+            ctx,
+            state,
+            _lock: lock,
+        })
     }
 
     pub fn save(&self) -> Result<()> {

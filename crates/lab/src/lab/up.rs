@@ -10,6 +10,7 @@ use api::{Kind, Resource};
 
 use super::{down, Lab, LabContext, RESPONDER_PORT};
 use crate::error::{Error, Result};
+use crate::lock::LabLock;
 use crate::netns;
 use crate::render::{cni_conf, resources};
 use crate::requirements;
@@ -35,6 +36,7 @@ pub struct UpReport {
 pub fn up(ctx: LabContext, spec: LabSpec, progress: &dyn Fn(&str)) -> Result<(Lab, UpReport)> {
     let spec = spec.validate()?;
     requirements::check(&requirements::for_up(&spec, &ctx.bin_dir))?;
+    let lock = LabLock::acquire(&ctx.paths.lock)?;
     refuse_collisions(&ctx)?;
     if let Some(base) = ctx.paths.root.parent() {
         std::fs::create_dir_all(base).map_err(|e| Error::io("cannot create", base, e))?;
@@ -57,6 +59,7 @@ pub fn up(ctx: LabContext, spec: LabSpec, progress: &dyn Fn(&str)) -> Result<(La
             responder_port: RESPONDER_PORT,
         },
         ctx,
+        _lock: lock,
     };
     lab.save()?;
     match lab.build(progress) {
@@ -77,6 +80,14 @@ pub fn up(ctx: LabContext, spec: LabSpec, progress: &dyn Fn(&str)) -> Result<(La
 }
 
 fn already_up(ctx: &LabContext) -> Error {
+    let finished = LabState::load(&ctx.paths.state_file()).is_ok_and(|s| s.complete);
+    if !finished {
+        return Error::Busy(format!(
+            "lab {:?} exists but its `up` never finished (it crashed, or is still running); \
+             run `calico-lab down --name {}` to remove what it made",
+            ctx.name, ctx.name
+        ));
+    }
     Error::Busy(format!(
         "lab {:?} is already up (state in {}); run `calico-lab down --name {}` first, or \
          choose another --name",

@@ -153,7 +153,7 @@ impl Fib {
                     context: format!("route {} via {}", r.dst, r.via),
                     reason: e.to_string(),
                 })?
-                .protocol(RouteProtocol::Other(BGP_ROUTE_PROTOCOL))
+                .protocol(RouteProtocol::from(BGP_ROUTE_PROTOCOL))
                 .build();
             self.handle
                 .route()
@@ -178,7 +178,8 @@ impl Fib {
 /// The route a kernel message describes, if it is one of ours.
 fn ours(msg: &RouteMessage) -> Option<KernelRoute> {
     let h = &msg.header;
-    if h.protocol != RouteProtocol::Other(BGP_ROUTE_PROTOCOL)
+    // Parsed messages carry named protocols (12 is `RouteProtocol::Bird`): compare numbers.
+    if u8::from(h.protocol) != BGP_ROUTE_PROTOCOL
         || h.table != RouteHeader::RT_TABLE_MAIN
         || h.kind != RouteType::Unicast
     {

@@ -24,8 +24,9 @@ pub async fn run(
     name: &str,
     interfaces: &[Interface],
 ) -> Result<Node> {
-    ensure_cluster_information(client, settings).await?;
+    // The Node first: its checks (autodetection, address conflicts) are the ones that fail.
     let node = register_node(client, settings, name, interfaces).await?;
+    ensure_cluster_information(client, settings).await?;
     let has_v6 = node
         .spec
         .bgp

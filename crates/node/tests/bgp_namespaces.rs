@@ -1,0 +1,448 @@
+//! The BGP manager against real kernels and a real BIRD, run as root. Each test builds two
+//! private network namespaces `cnbgpt-<pid>-<n>-{a,b}` joined by a veth pair; a
+//! `BgpManager` runs on a dedicated thread that entered its namespace with setns, fed
+//! hand-built Node/IPPool/BGP resources and IPAM blocks as syncer updates. Namespaces and BIRD
+//! are removed on drop, even when a test fails.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use api::{
+    AsNumber, BGPConfiguration, BGPConfigurationSpec, BGPPeer, BGPPeerSpec, IPPool, IPPoolSpec,
+    Kind, Node, NodeBgpSpec, NodeSpec, ObjectMeta, Resource,
+};
+use ipam::AllocationBlock;
+use ipnet::IpNet;
+use node::bgp::{render_status, BgpManager, BgpOptions, PeerReport};
+use node::status::BgpPeerStatus;
+use node::syncer::{SyncKey, SyncUpdate, SyncValue};
+use tokio::sync::{mpsc, oneshot};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two namespaces joined by a veth pair (`10.77.0.1/24` in `a`, `10.77.0.2/24` in `b`), a
+/// temporary directory and, once started, BIRD in `b`.
+struct Lab {
+    a: String,
+    b: String,
+    dir: tempfile::TempDir,
+    bird: Option<Child>,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let base = format!("cnbgpt-{pid}-{n}");
+        let lab = Lab {
+            a: format!("{base}-a"),
+            b: format!("{base}-b"),
+            dir: tempfile::tempdir().unwrap(),
+            bird: None,
+        };
+        run(&["ip", "netns", "add", &lab.a]);
+        run(&["ip", "netns", "add", &lab.b]);
+        let (va, vb) = (
+            format!("cnb{n}a{}", pid % 10000),
+            format!("cnb{n}b{}", pid % 10000),
+        );
+        run(&[
+            "ip", "-n", &lab.a, "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns",
+            &lab.b,
+        ]);
+        for (ns, dev, addr) in [(&lab.a, &va, "10.77.0.1/24"), (&lab.b, &vb, "10.77.0.2/24")] {
+            run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        lab
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn start_bird(&mut self, protocols: &str) {
+        let conf = format!(
+            "router id 10.77.0.2;\n\
+             log \"{log}\" all;\n\
+             protocol device {{ scan time 1; }}\n\
+             protocol static s4 {{ ipv4; route 10.99.0.0/24 blackhole; }}\n\
+             {protocols}\n",
+            log = self.path("bird.log").display()
+        );
+        std::fs::write(self.path("bird.conf"), conf).unwrap();
+        // `ip netns exec` execs BIRD in place, so the child is BIRD itself.
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.b, "/usr/sbin/bird", "-f", "-c"])
+            .arg(self.path("bird.conf"))
+            .arg("-s")
+            .arg(self.path("bird.ctl"))
+            .spawn()
+            .unwrap();
+        self.bird = Some(child);
+        wait_for("BIRD's control socket", || self.path("bird.ctl").exists());
+    }
+
+    fn birdc(&self, cmd: &str) -> String {
+        let ctl = self.path("bird.ctl");
+        let mut args = vec!["/usr/sbin/birdc", "-s", ctl.to_str().unwrap()];
+        args.extend(cmd.split(' '));
+        run(&args)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut bird) = self.bird.take() {
+            let _ = bird.kill();
+            let _ = bird.wait();
+        }
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Polls `cond` every 100 ms for up to 30 s.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// BGP routes (`proto bird`) in a namespace's main table, one line each.
+fn bgp_routes(ns: &str) -> String {
+    run(&["ip", "-n", ns, "route", "show", "proto", "12"])
+}
+
+/// Whether `ns` routes `dst` via `via` with our protocol number.
+fn has_route(ns: &str, dst: &str, via: &str) -> bool {
+    let full = run(&["ip", "-n", ns, "route", "show", dst]);
+    bgp_routes(ns)
+        .lines()
+        .any(|l| l.starts_with(&format!("{dst} via {via} ")))
+        && full.lines().any(|l| {
+            l.contains(&format!("via {via} "))
+                && (l.contains("proto bird") || l.contains("proto 12"))
+        })
+}
+
+enum Cmd {
+    Update(SyncUpdate),
+    Status(oneshot::Sender<(Vec<BgpPeerStatus>, Vec<PeerReport>)>),
+}
+
+/// A `BgpManager` driven on its own thread inside a namespace, like the agent drives it.
+struct Agent {
+    commands: Option<mpsc::UnboundedSender<Cmd>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(ns: &str, name: &str) -> Agent {
+        let path = format!("/var/run/netns/{ns}");
+        let name = name.to_string();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
+        let thread = std::thread::spawn(move || {
+            let ns = std::fs::File::open(path).unwrap();
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut bgp = BgpManager::new(BgpOptions::new(&name)).unwrap();
+                loop {
+                    tokio::select! {
+                        cmd = rx.recv() => match cmd {
+                            Some(Cmd::Update(u)) => {
+                                if bgp.handle(&u) {
+                                    bgp.reconcile().await.unwrap();
+                                }
+                            }
+                            Some(Cmd::Status(reply)) => {
+                                let rows = bgp.status_rows().await.unwrap();
+                                let reports = bgp.peer_reports().await.unwrap();
+                                let _ = reply.send((rows, reports));
+                            }
+                            None => break,
+                        },
+                        change = bgp.next_best() => bgp.apply_best(change).await.unwrap(),
+                    }
+                }
+            });
+        });
+        Agent {
+            commands: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&self, updates: impl IntoIterator<Item = SyncUpdate>) {
+        for u in updates {
+            self.commands
+                .as_ref()
+                .unwrap()
+                .send(Cmd::Update(u))
+                .expect("agent thread alive");
+        }
+    }
+
+    fn status(&self) -> (Vec<BgpPeerStatus>, Vec<PeerReport>) {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .as_ref()
+            .unwrap()
+            .send(Cmd::Status(tx))
+            .expect("agent thread alive");
+        rx.blocking_recv().unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.commands.take();
+        if let Some(t) = self.thread.take() {
+            let joined = t.join();
+            if !std::thread::panicking() {
+                joined.expect("agent thread panicked");
+            }
+        }
+    }
+}
+
+fn put(kind: Kind, name: &str, r: Resource) -> SyncUpdate {
+    SyncUpdate::Put {
+        key: SyncKey::Resource {
+            kind,
+            namespace: None,
+            name: name.into(),
+        },
+        revision: 1,
+        value: SyncValue::Resource(Box::new(r)),
+    }
+}
+
+fn node(name: &str, v4: &str, asn: Option<u32>) -> SyncUpdate {
+    put(
+        Kind::Node,
+        name,
+        Resource::Node(Node {
+            metadata: ObjectMeta::named(name),
+            spec: NodeSpec {
+                bgp: Some(NodeBgpSpec {
+                    ipv4_address: v4.into(),
+                    as_number: asn.map(AsNumber),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+    )
+}
+
+fn pool() -> SyncUpdate {
+    put(
+        Kind::IPPool,
+        "default-ipv4-ippool",
+        Resource::IPPool(IPPool {
+            metadata: ObjectMeta::named("default-ipv4-ippool"),
+            spec: IPPoolSpec {
+                cidr: "10.65.0.0/16".into(),
+                block_size: 26,
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+    )
+}
+
+fn block(cidr: &str, host: &str, borrowed_by: &[(&str, &str)]) -> SyncUpdate {
+    let cidr: IpNet = cidr.parse().unwrap();
+    let mut b = AllocationBlock::new(cidr, Some(host));
+    for (ip, node) in borrowed_by {
+        let attrs = BTreeMap::from([("node".to_string(), node.to_string())]);
+        assert!(b.assign(ip.parse().unwrap(), Some("k8s-pod-network.x"), &attrs));
+    }
+    SyncUpdate::Put {
+        key: SyncKey::IpamBlock { cidr },
+        revision: 2,
+        value: SyncValue::IpamBlock(Box::new(b)),
+    }
+}
+
+fn delete(key: SyncKey) -> SyncUpdate {
+    SyncUpdate::Delete { key, revision: 3 }
+}
+
+#[test]
+fn bgp_two_nodes_mesh_and_program_each_others_blocks() {
+    let lab = Lab::new();
+    let world = || {
+        vec![
+            node("node-a", "10.77.0.1/24", None),
+            node("node-b", "10.77.0.2/24", None),
+            pool(),
+            block("10.65.0.0/26", "node-a", &[]),
+            block("10.65.0.64/26", "node-b", &[]),
+        ]
+    };
+    let a = Agent::start(&lab.a, "node-a");
+    let b = Agent::start(&lab.b, "node-b");
+    a.send(world());
+    b.send(world());
+    wait_for("node-b's block in node-a's kernel", || {
+        has_route(&lab.a, "10.65.0.64/26", "10.77.0.2")
+    });
+    wait_for("node-a's block in node-b's kernel", || {
+        has_route(&lab.b, "10.65.0.0/26", "10.77.0.1")
+    });
+    // Only the other's aggregate, nothing of our own.
+    assert_eq!(
+        bgp_routes(&lab.a).lines().count(),
+        1,
+        "{}",
+        bgp_routes(&lab.a)
+    );
+
+    let (rows, reports) = a.status();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].peer_address, "10.77.0.2");
+    assert_eq!(rows[0].peer_type, "node-to-node mesh");
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].info.as_str()),
+        ("up", "Established")
+    );
+    assert_eq!(reports[0].name, "Mesh_10_77_0_2");
+    assert_eq!((reports[0].received, reports[0].advertised), (1, 1));
+    let table = render_status(&rows);
+    assert!(table.starts_with("IPv4 BGP status\n+---"), "{table}");
+    assert!(
+        table.contains("| 10.77.0.2    | node-to-node mesh | up    |"),
+        "{table}"
+    );
+    assert!(
+        table.ends_with("IPv6 BGP status\nNo IPv6 peers found.\n\n"),
+        "{table}"
+    );
+
+    // node-b borrows 10.65.0.5 from node-a's block: it advertises the /32, node-a installs it
+    // (more specific than its own blackhole) and does not advertise it back.
+    let borrowed = block("10.65.0.0/26", "node-a", &[("10.65.0.5", "node-b")]);
+    a.send([borrowed.clone()]);
+    b.send([borrowed]);
+    wait_for("the borrowed /32 in node-a's kernel", || {
+        has_route(&lab.a, "10.65.0.5", "10.77.0.2")
+    });
+    assert!(!bgp_routes(&lab.b).contains("10.65.0.5"));
+
+    // The block goes away: withdrawn, and gone from node-a's kernel.
+    let gone = delete(SyncKey::IpamBlock {
+        cidr: "10.65.0.64/26".parse().unwrap(),
+    });
+    a.send([gone.clone()]);
+    b.send([gone]);
+    wait_for("withdrawal of node-b's block", || {
+        !bgp_routes(&lab.a).contains("10.65.0.64/26")
+    });
+    assert!(has_route(&lab.a, "10.65.0.5", "10.77.0.2"));
+
+    // node-b leaves the cluster: node-a drops the session and every route through it.
+    a.send([delete(SyncKey::Resource {
+        kind: Kind::Node,
+        namespace: None,
+        name: "node-b".into(),
+    })]);
+    wait_for("node-a's kernel without node-b's routes", || {
+        bgp_routes(&lab.a).trim().is_empty()
+    });
+    assert!(a.status().0.is_empty());
+}
+
+#[test]
+fn bgp_node_in_its_own_as_announces_its_block_to_a_bird_tor() {
+    let mut lab = Lab::new();
+    lab.start_bird(
+        "protocol bgp tor { local 10.77.0.2 as 65000; neighbor 10.77.0.1 as 65001;\n\
+           connect delay time 1; connect retry time 1;\n\
+           ipv4 { import all; export where source = RTS_STATIC; }; }",
+    );
+    let a = Agent::start(&lab.a, "node-a");
+    a.send([
+        put(
+            Kind::BGPConfiguration,
+            "default",
+            Resource::BGPConfiguration(BGPConfiguration {
+                metadata: ObjectMeta::named("default"),
+                spec: BGPConfigurationSpec {
+                    node_to_node_mesh_enabled: Some(false),
+                    ..Default::default()
+                },
+            }),
+        ),
+        node("node-a", "10.77.0.1/24", Some(65001)),
+        node("node-c", "10.77.0.3/24", None),
+        pool(),
+        block("10.65.0.0/26", "node-a", &[]),
+        block("10.65.1.0/26", "node-c", &[]),
+        put(
+            Kind::BGPPeer,
+            "tor",
+            Resource::BGPPeer(BGPPeer {
+                metadata: ObjectMeta::named("tor"),
+                spec: BGPPeerSpec {
+                    peer_ip: "10.77.0.2".into(),
+                    as_number: Some(AsNumber(65000)),
+                    ..Default::default()
+                },
+            }),
+        ),
+    ]);
+    wait_for("node-a's /26 in BIRD", || {
+        let all = lab.birdc("show route all");
+        all.contains("10.65.0.0/26") && all.contains("BGP.as_path: 65001")
+    });
+    let routes = lab.birdc("show route");
+    assert!(routes.contains("10.65.0.0/26"), "{routes}");
+    // Mesh off: no session to node-c, and node-a never announces node-c's block.
+    assert!(!routes.contains("10.65.1.0/26"), "{routes}");
+    wait_for("the ToR's route in node-a's kernel", || {
+        has_route(&lab.a, "10.99.0.0/24", "10.77.0.2")
+    });
+    let (rows, reports) = a.status();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].peer_type, "global");
+    assert_eq!(rows[0].info, "Established");
+    assert_eq!(reports[0].name, "Global_10_77_0_2");
+    assert_eq!(reports[0].advertised, 1);
+    assert_eq!(reports[0].accepted, 1);
+    // The ToR stops announcing: the route leaves node-a's kernel promptly.
+    lab.birdc("disable s4");
+    wait_for("the ToR's withdrawal", || {
+        !bgp_routes(&lab.a).contains("10.99.0.0/24")
+    });
+}
