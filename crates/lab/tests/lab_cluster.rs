@@ -586,3 +586,43 @@ fn demo_tours_the_lab_and_leaves_nothing_behind() {
     assert!(lab.namespaces().is_empty());
     assert!(!lab.state_dir().exists());
 }
+
+#[test]
+fn a_failing_up_removes_what_it_made() {
+    let lab = TestLab::new("k");
+    // The real binaries, except a CNI plugin that refuses every ADD.
+    let bin = tempfile::tempdir().unwrap();
+    let real = Path::new(LAB).parent().unwrap();
+    for name in ["calico-node", "calico-ipam", "calicoctl"] {
+        std::os::unix::fs::symlink(real.join(name), bin.path().join(name)).unwrap();
+    }
+    let plugin = bin.path().join("calico");
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\necho '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"plugin says no\"}'\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(LAB)
+        .args([
+            "--name",
+            &lab.name,
+            "up",
+            "--nodes",
+            "2",
+            "--workloads",
+            "1",
+        ])
+        .env("CALICO_LAB_DIR", lab.dir.path())
+        .env("CALICO_LAB_BIN_DIR", bin.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CNI ADD for node1-w1 failed: code 11: plugin says no"),
+        "{err}"
+    );
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+    assert!(!lab.state_dir().exists());
+}

@@ -81,14 +81,22 @@ pub struct FibDiff {
     pub delete: Vec<KernelRoute>,
 }
 
-/// Pure diff: replace what is missing or changed, delete prefixes no longer wanted.
-pub fn fib_diff(actual: &BTreeSet<KernelRoute>, desired: &BTreeSet<KernelRoute>) -> FibDiff {
+/// Pure diff: replace what is missing or changed, delete prefixes no longer wanted. With
+/// `keep_unknown` (after a restart, before the sessions had time to re-learn everything), only
+/// prefixes in `installed` (wanted earlier by this run) are deleted, so a restart flushes nothing.
+pub fn fib_diff(
+    actual: &BTreeSet<KernelRoute>,
+    desired: &BTreeSet<KernelRoute>,
+    installed: &BTreeSet<IpNet>,
+    keep_unknown: bool,
+) -> FibDiff {
     let wanted: BTreeSet<IpNet> = desired.iter().map(|r| r.dst).collect();
     FibDiff {
         replace: desired.difference(actual).copied().collect(),
         delete: actual
             .iter()
             .filter(|r| !wanted.contains(&r.dst))
+            .filter(|r| !keep_unknown || installed.contains(&r.dst))
             .copied()
             .collect(),
     }
@@ -98,6 +106,8 @@ pub fn fib_diff(actual: &BTreeSet<KernelRoute>, desired: &BTreeSet<KernelRoute>)
 /// [`Fib::new`].
 pub struct Fib {
     handle: Handle,
+    /// Prefixes this run has wanted in the kernel at some point.
+    installed: BTreeSet<IpNet>,
 }
 
 fn netlink(context: String) -> impl FnOnce(rtnetlink::Error) -> Error {
@@ -113,7 +123,10 @@ impl Fib {
         let (connection, handle, _) = rtnetlink::new_connection()
             .map_err(|e| Error::io("cannot open a netlink socket", "NETLINK_ROUTE", e))?;
         tokio::spawn(connection);
-        Ok(Fib { handle })
+        Ok(Fib {
+            handle,
+            installed: BTreeSet::new(),
+        })
     }
 
     async fn list_messages(&self) -> Result<BTreeMap<KernelRoute, RouteMessage>> {
@@ -141,10 +154,21 @@ impl Fib {
         Ok(self.list_messages().await?.into_keys().collect())
     }
 
-    /// Makes our kernel routes exactly `desired`; returns what was written.
-    pub async fn sync(&self, desired: &BTreeSet<KernelRoute>) -> Result<FibDiff> {
+    /// Makes our kernel routes `desired` (see [`fib_diff`] for `keep_unknown`); returns what
+    /// was written.
+    pub async fn sync(
+        &mut self,
+        desired: &BTreeSet<KernelRoute>,
+        keep_unknown: bool,
+    ) -> Result<FibDiff> {
         let actual = self.list_messages().await?;
-        let diff = fib_diff(&actual.keys().copied().collect(), desired);
+        self.installed.extend(desired.iter().map(|r| r.dst));
+        let diff = fib_diff(
+            &actual.keys().copied().collect(),
+            desired,
+            &self.installed,
+            keep_unknown,
+        );
         for r in &diff.replace {
             let msg = RouteMessageBuilder::<IpAddr>::new()
                 .destination_prefix(r.dst.addr(), r.dst.prefix_len())
@@ -170,6 +194,7 @@ impl Fib {
                 .execute()
                 .await
                 .map_err(netlink(format!("deleting route {} via {}", r.dst, r.via)))?;
+            self.installed.remove(&r.dst);
         }
         Ok(diff)
     }

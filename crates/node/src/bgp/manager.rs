@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use api::SecretKeyRef;
 use bgp::codec::{Origin, PathAttributes};
 use bgp::rib::{BestChange, Source};
@@ -18,7 +20,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::exports::{compute_exports, ExportPolicy};
 use super::fib::{kernel_routes, Fib};
 use super::inputs::BgpInputs;
-use super::peers::{compute_peers, DesiredPeer, LocalSettings};
+use super::peers::{compute_peers, DesiredPeer, LocalSettings, DEFAULT_RESTART_TIME};
 use super::status::PeerReport;
 use crate::status::BgpPeerStatus;
 use crate::syncer::SyncUpdate;
@@ -34,6 +36,9 @@ pub struct BgpOptions {
     pub secrets_dir: Option<PathBuf>,
     /// Program learned routes into the kernel (off only where no FIB is wanted).
     pub program_kernel: bool,
+    /// After start, how long BGP routes found in the kernel but not (yet) re-learned are kept:
+    /// a restarted agent flushes nothing while its sessions come back.
+    pub restart_grace: Duration,
 }
 
 impl BgpOptions {
@@ -43,6 +48,7 @@ impl BgpOptions {
             node_name: name.to_string(),
             secrets_dir: None,
             program_kernel: true,
+            restart_grace: Duration::from_secs(u64::from(DEFAULT_RESTART_TIME)),
         }
     }
 }
@@ -78,7 +84,18 @@ pub struct BgpManager {
     policy: Option<ExportPolicy>,
     learned: BTreeMap<IpNet, IpAddr>,
     fib: Option<Fib>,
+    /// Until then, kernel routes not re-learned are kept (`None` once swept).
+    grace_until: Option<Instant>,
     problems: Vec<String>,
+}
+
+/// Something for the manager to act on, from [`BgpManager::next_event`].
+#[derive(Debug)]
+pub enum BgpEvent {
+    /// The speaker's best route of a prefix changed.
+    Best(BestChange),
+    /// The restart grace is over: sweep BGP routes nobody re-announced.
+    GraceOver,
 }
 
 impl BgpManager {
@@ -90,6 +107,7 @@ impl BgpManager {
         } else {
             None
         };
+        let grace = options.restart_grace;
         Ok(BgpManager {
             options,
             inputs: BgpInputs::default(),
@@ -99,6 +117,7 @@ impl BgpManager {
             policy: None,
             learned: BTreeMap::new(),
             fib,
+            grace_until: Some(Instant::now() + grace),
             problems: Vec::new(),
         })
     }
@@ -256,23 +275,37 @@ impl BgpManager {
         Ok(())
     }
 
-    /// The next best-route change of the running speaker; never resolves while none runs.
-    /// Cancel-safe, for the agent's `select!`.
-    pub async fn next_best(&mut self) -> BestChange {
-        match self.running.as_mut() {
-            Some(r) => match r.best.recv().await {
-                Some(change) => change,
+    /// The next thing to act on: a best-route change of the running speaker, or the end of
+    /// the restart grace. Cancel-safe, for the agent's `select!`.
+    pub async fn next_event(&mut self) -> BgpEvent {
+        let grace = self.grace_until;
+        let best = async {
+            match self.running.as_mut() {
+                Some(r) => match r.best.recv().await {
+                    Some(change) => change,
+                    None => std::future::pending().await,
+                },
                 None => std::future::pending().await,
-            },
-            None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            change = best => BgpEvent::Best(change),
+            _ = sleep_until_some(grace) => BgpEvent::GraceOver,
         }
     }
 
-    /// Applies a best-route change, plus every other one already queued, to the kernel.
-    pub async fn apply_best(&mut self, change: BestChange) -> Result<()> {
-        self.fold(change);
-        while let Some(change) = self.running.as_mut().and_then(|r| r.best.try_recv().ok()) {
-            self.fold(change);
+    /// Acts on an event: folds a best-route change (plus every other one already queued) into
+    /// the kernel, or ends the restart grace with a full sweep.
+    pub async fn apply_event(&mut self, event: BgpEvent) -> Result<()> {
+        match event {
+            BgpEvent::Best(change) => {
+                self.fold(change);
+                while let Some(change) = self.running.as_mut().and_then(|r| r.best.try_recv().ok())
+                {
+                    self.fold(change);
+                }
+            }
+            BgpEvent::GraceOver => self.grace_until = None,
         }
         self.sync_fib().await
     }
@@ -293,12 +326,13 @@ impl BgpManager {
         }
     }
 
-    async fn sync_fib(&self) -> Result<()> {
-        let Some(fib) = &self.fib else {
+    async fn sync_fib(&mut self) -> Result<()> {
+        let keep_unknown = self.grace_until.is_some();
+        let Some(fib) = &mut self.fib else {
             return Ok(());
         };
         let desired = kernel_routes(&self.options.node_name, &self.inputs, &self.learned);
-        let diff = fib.sync(&desired).await?;
+        let diff = fib.sync(&desired, keep_unknown).await?;
         if !diff.replace.is_empty() || !diff.delete.is_empty() {
             tracing::debug!(
                 replaced = diff.replace.len(),
@@ -337,6 +371,14 @@ impl BgpManager {
             .iter()
             .map(|r| r.to_status(now))
             .collect())
+    }
+}
+
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

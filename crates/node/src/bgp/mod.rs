@@ -6,8 +6,8 @@
 //!                 BgpManager::reconcile ──▶ compute_peers ──▶ add/remove peers ──┐
 //!                                       ──▶ compute_exports ─▶ announce/withdraw ├─▶ bgp::Speaker
 //!                                       ──▶ ExportPolicy ───▶ set_filters ───────┘      │
-//!                 BgpManager::next_best ◀──────────────── BestChange ───────────────────┘
-//!                 BgpManager::apply_best ──▶ kernel_routes ──▶ Fib::sync (proto bird, main table)
+//!                 BgpManager::next_event ◀─────────────── BestChange ───────────────────┘
+//!                 BgpManager::apply_event ─▶ kernel_routes ──▶ Fib::sync (proto bird, main table)
 //!                 BgpManager::status_rows ──▶ status report ──▶ render_status (calicoctl)
 //! ```
 //!
@@ -24,7 +24,7 @@ pub mod status;
 pub use exports::{compute_exports, ExportPolicy};
 pub use fib::{kernel_routes, KernelRoute, BGP_ROUTE_PROTOCOL};
 pub use inputs::BgpInputs;
-pub use manager::{BgpManager, BgpOptions};
+pub use manager::{BgpEvent, BgpManager, BgpOptions};
 pub use peers::{compute_peers, DesiredPeer, LocalSettings, NextHop, PeerPlan, PeerType};
 pub use status::{render_status, render_table, PeerReport};
 
