@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::probe::Proto;
-use crate::spec::{DatastoreKind, Peering, TorRouter};
+use crate::spec::{DatastoreKind, Peering, TorRouter, DEFAULT_POOL, DEFAULT_POOL6};
 
 /// calico-lab: a Calico cluster on this machine, in network namespaces.
 #[derive(Debug, Parser)]
@@ -26,6 +26,8 @@ pub enum Command {
     Up(UpArgs),
     /// Remove everything the lab made (also after a crash).
     Down,
+    /// List what `up` with these options needs from this machine, and what is missing.
+    Check(UpArgs),
     /// Show nodes, BGP sessions, the ToR router and workloads.
     Status(OutputArgs),
     /// Probe every pair of workloads and draw the connectivity matrix.
@@ -75,10 +77,10 @@ pub struct UpArgs {
     #[arg(long)]
     pub ipv6: bool,
     /// The IPv4 pool workloads get addresses from.
-    #[arg(long, default_value = "10.244.0.0/16")]
+    #[arg(long, default_value = DEFAULT_POOL)]
     pub pool: IpNet,
     /// The IPv6 pool (with --ipv6).
-    #[arg(long, default_value = "fd00:10:244::/64")]
+    #[arg(long, default_value = DEFAULT_POOL6)]
     pub pool6: IpNet,
 }
 

@@ -12,7 +12,7 @@ use crate::matrix::Matrix;
 use crate::netns;
 use crate::probe::Proto;
 use crate::render::resources;
-use crate::spec::{DatastoreKind, LabSpec, Peering, TorRouter};
+use crate::spec::{DatastoreKind, LabSpec, Peering, TorRouter, DEFAULT_POOL, DEFAULT_POOL6};
 use crate::ui::{self, Ui};
 
 /// The workload label the allow policy lets in from, and the one it lets into.
@@ -96,8 +96,8 @@ pub fn run(ctx: LabContext, nodes: u32, workloads: u32, ui: Ui) -> Result<()> {
         peering: Peering::Mesh,
         tor: TorRouter::Bird,
         ipv6: false,
-        pool: "10.244.0.0/16".parse().expect("literal CIDR"),
-        pool6: "fd00:10:244::/64".parse().expect("literal CIDR"),
+        pool: DEFAULT_POOL.parse().expect("the default pool is a CIDR"),
+        pool6: DEFAULT_POOL6.parse().expect("the default pool is a CIDR"),
     };
     let bar = ui.spinner("bringing the lab up");
     let result = lab::up(ctx.clone(), spec, &|step| bar.set_message(step.to_string()));

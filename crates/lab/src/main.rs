@@ -58,6 +58,15 @@ fn spec_of(args: &UpArgs) -> LabSpec {
     }
 }
 
+/// `1 node`, `2 nodes`, `3 processes`.
+fn count(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -81,12 +90,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let (lab, report) = result?;
             demo::report_agents(&lab, &report);
             println!(
-                "lab {} is up: {} nodes, {} workloads (`calico-lab status --name {}`)",
+                "lab {} is up: {}, {} (`calico-lab status --name {}`)",
                 lab.ctx.name,
-                lab.state.topology.nodes.len(),
-                lab.state.workloads.len(),
+                count(lab.state.topology.nodes.len(), "node"),
+                count(lab.state.workloads.len(), "workload"),
                 lab.ctx.name
             );
+        }
+        Command::Check(args) => {
+            let spec = spec_of(&args).validate()?;
+            let mut needs = requirements::for_up(&spec, &paths::bin_dir());
+            needs.extend(requirements::for_icmp());
+            let survey = requirements::survey(needs);
+            for (need, ok) in &survey {
+                println!(
+                    "{} {}",
+                    if *ok { "ok     " } else { "MISSING" },
+                    need.describe()
+                );
+            }
+            if survey.iter().any(|(_, ok)| !ok) {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Down => {
             requirements::check(&requirements::base())?;
@@ -96,10 +121,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("no lab {} found; nothing to remove", ctx.name);
             } else {
                 println!(
-                    "lab {} is down: stopped {} processes, removed {} namespaces",
+                    "lab {} is down: stopped {}, removed {}",
                     ctx.name,
-                    report.stopped.len(),
-                    report.namespaces.len()
+                    count(report.stopped.len(), "process"),
+                    count(report.namespaces.len(), "namespace")
                 );
             }
             for (ns, pid) in &report.strays {

@@ -30,9 +30,13 @@ impl LabPaths {
         self.root.join("state.json")
     }
 
+    pub fn datastore_dir(&self) -> PathBuf {
+        self.root.join("datastore")
+    }
+
     /// The embedded datastore's SQLite file.
     pub fn datastore_file(&self) -> PathBuf {
-        self.root.join("datastore").join("calico.db")
+        self.datastore_dir().join("calico.db")
     }
 
     pub fn etcd_data_dir(&self) -> PathBuf {

@@ -142,6 +142,17 @@ pub fn check(needs: &[Need]) -> Result<()> {
     check_with(needs, is_satisfied)
 }
 
+/// Each need with whether this machine meets it.
+pub fn survey(needs: Vec<Need>) -> Vec<(Need, bool)> {
+    needs
+        .into_iter()
+        .map(|n| {
+            let ok = is_satisfied(&n);
+            (n, ok)
+        })
+        .collect()
+}
+
 fn is_satisfied(need: &Need) -> bool {
     match need {
         Need::Root => nix::unistd::geteuid().is_root(),

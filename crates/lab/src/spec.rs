@@ -10,6 +10,10 @@ use crate::error::{Error, Result};
 pub const MAX_NODES: u32 = 200;
 /// The most workloads `up` creates per node.
 pub const MAX_WORKLOADS_PER_NODE: u32 = 50;
+/// The default IPv4 pool.
+pub const DEFAULT_POOL: &str = "10.244.0.0/16";
+/// The default IPv6 pool (with `--ipv6`).
+pub const DEFAULT_POOL6: &str = "fd00:10:244::/64";
 /// Longest lab name: namespace names stay short and readable.
 pub const MAX_NAME_LEN: usize = 12;
 

@@ -127,12 +127,7 @@ impl Lab {
     }
 
     fn build(&mut self, progress: &dyn Fn(&str)) -> Result<UpReport> {
-        for dir in [self.ctx.paths.log_dir(), self.ctx.paths.datastore_file()] {
-            let dir = if dir.extension().is_some() {
-                dir.parent().map(|d| d.to_path_buf()).unwrap_or(dir)
-            } else {
-                dir
-            };
+        for dir in [self.ctx.paths.log_dir(), self.ctx.paths.datastore_dir()] {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         }
         progress("creating the fabric and node namespaces");

@@ -71,7 +71,7 @@ fn read_secret(dir: Option<&PathBuf>, r: &SecretKeyRef) -> std::result::Result<S
 struct Running {
     speaker: Speaker,
     best: UnboundedReceiver<BestChange>,
-    settings: LocalSettings,
+    config: SpeakerConfig,
 }
 
 /// The BGP side of the agent.
@@ -167,9 +167,11 @@ impl BgpManager {
             return self.sync_fib().await;
         };
         let policy = ExportPolicy::new(&me, &self.inputs, &plan);
-        if self.running.as_ref().map(|r| &r.settings) != Some(&local) {
+        // Only a change of what the speaker was started with restarts it (and its sessions).
+        let config = speaker_config(&local);
+        if self.running.as_ref().map(|r| &r.config) != Some(&config) {
             self.stop();
-            self.start(local, policy.clone()).await?;
+            self.start(config, policy.clone()).await?;
         } else if self.policy.as_ref() != Some(&policy) {
             self.speaker()?
                 .set_filters(Filters {
@@ -179,10 +181,12 @@ impl BgpManager {
                 .map_err(speaker_error("setting the export filter"))?;
         }
         self.policy = Some(policy);
+        // A session is reset only when its speaker configuration changes; a new PEER TYPE or
+        // next-hop mode alone (the latter lives in the export policy) keeps it up.
         let stale: Vec<IpAddr> = self
             .peers
             .iter()
-            .filter(|(a, p)| plan.peers.get(*a) != Some(*p))
+            .filter(|(a, p)| plan.peers.get(*a).map(DesiredPeer::to_config) != Some(p.to_config()))
             .map(|(a, _)| *a)
             .collect();
         for address in stale {
@@ -198,8 +202,8 @@ impl BgpManager {
                     .add_peer(peer.to_config())
                     .await
                     .map_err(speaker_error(&format!("adding peer {address}")))?;
-                self.peers.insert(*address, peer.clone());
             }
+            self.peers.insert(*address, peer.clone());
         }
         let exports = compute_exports(&me, &self.inputs);
         let withdraw: Vec<IpNet> = self.exports.difference(&exports).copied().collect();
@@ -241,13 +245,7 @@ impl BgpManager {
         self.learned.clear();
     }
 
-    async fn start(&mut self, local: LocalSettings, policy: ExportPolicy) -> Result<()> {
-        let config = SpeakerConfig {
-            local_as: local.asn,
-            router_id: local.router_id,
-            listen: Some(local.listen),
-            cluster_id: local.cluster_id,
-        };
+    async fn start(&mut self, config: SpeakerConfig, policy: ExportPolicy) -> Result<()> {
         // A just-dropped speaker's listener closes when its task is next polled: retry briefly.
         let mut attempt = 0;
         let (speaker, best) = loop {
@@ -265,12 +263,12 @@ impl BgpManager {
                 Err(e) => return Err(speaker_error("starting the speaker")(e)),
             }
         };
-        tracing::info!(asn = local.asn, router_id = %local.router_id, listen = %local.listen,
-            "BGP speaker started");
+        tracing::info!(asn = config.local_as, router_id = %config.router_id,
+            listen = ?config.listen, cluster_id = ?config.cluster_id, "BGP speaker started");
         self.running = Some(Running {
             speaker,
             best,
-            settings: local,
+            config,
         });
         Ok(())
     }
@@ -371,6 +369,16 @@ impl BgpManager {
             .iter()
             .map(|r| r.to_status(now))
             .collect())
+    }
+}
+
+/// What the speaker is started with.
+fn speaker_config(local: &LocalSettings) -> SpeakerConfig {
+    SpeakerConfig {
+        local_as: local.asn,
+        router_id: local.router_id,
+        listen: Some(local.listen),
+        cluster_id: local.cluster_id,
     }
 }
 

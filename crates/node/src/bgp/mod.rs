@@ -26,7 +26,7 @@ pub use fib::{kernel_routes, KernelRoute, BGP_ROUTE_PROTOCOL};
 pub use inputs::BgpInputs;
 pub use manager::{BgpEvent, BgpManager, BgpOptions};
 pub use peers::{compute_peers, DesiredPeer, LocalSettings, NextHop, PeerPlan, PeerType};
-pub use status::{render_status, render_table, PeerReport};
+pub use status::{render_details, render_status, render_table, PeerReport};
 
 #[cfg(test)]
 mod tests;

@@ -183,6 +183,39 @@ pub fn render_status(peers: &[BgpPeerStatus]) -> String {
     out
 }
 
+/// Per-session details (prefix counters and last error), one row per session.
+pub fn render_details(reports: &[PeerReport]) -> String {
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            vec![
+                r.address.to_string(),
+                r.name.clone(),
+                r.fsm_state.clone(),
+                r.received.to_string(),
+                r.accepted.to_string(),
+                r.advertised.to_string(),
+                r.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "No BGP peers found.\n".to_string();
+    }
+    render_table(
+        &[
+            "Peer address",
+            "Name",
+            "State",
+            "Received",
+            "Accepted",
+            "Advertised",
+            "Last error",
+        ],
+        &rows,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -245,6 +278,32 @@ No IPv6 peers found.
         assert_eq!((row.state.as_str(), row.since.as_str()), ("up", "23:30:04"));
         assert_eq!(row.info, "Established");
         assert!(render_status(&[row]).starts_with("IPv4 BGP status\nNo IPv4 peers found.\n"));
+    }
+
+    #[test]
+    fn details_show_counters_and_errors() {
+        let r = PeerReport {
+            address: "10.0.0.2".parse().unwrap(),
+            peer_type: "global".into(),
+            name: "Global_10_0_0_2".into(),
+            fsm_state: "Active".into(),
+            since: UNIX_EPOCH,
+            received: 3,
+            accepted: 2,
+            advertised: 1,
+            last_error: Some("Connection refused".into()),
+        };
+        assert_eq!(
+            render_details(&[r]),
+            "\
++--------------+-----------------+--------+----------+----------+------------+--------------------+
+| PEER ADDRESS |      NAME       | STATE  | RECEIVED | ACCEPTED | ADVERTISED |     LAST ERROR     |
++--------------+-----------------+--------+----------+----------+------------+--------------------+
+| 10.0.0.2     | Global_10_0_0_2 | Active | 3        | 2        | 1          | Connection refused |
++--------------+-----------------+--------+----------+----------+------------+--------------------+
+"
+        );
+        assert_eq!(render_details(&[]), "No BGP peers found.\n");
     }
 
     #[test]

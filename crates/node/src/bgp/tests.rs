@@ -1039,12 +1039,25 @@ fn fib_diff_replaces_changed_and_deletes_gone() {
         r("10.65.3.0/26", "10.0.0.5"),
     ]
     .into();
+    let none = BTreeSet::new();
+    let full = FibDiff {
+        replace: vec![r("10.65.1.0/26", "10.0.0.9"), r("10.65.3.0/26", "10.0.0.5")],
+        delete: vec![r("10.65.2.0/26", "10.0.0.4")],
+    };
+    assert_eq!(fib_diff(&actual, &desired, &none, false), full);
     assert_eq!(
-        fib_diff(&actual, &desired),
+        fib_diff(&desired, &desired, &none, false),
+        FibDiff::default()
+    );
+    // Restart grace: a route left by the previous run stays until it is swept...
+    assert_eq!(
+        fib_diff(&actual, &desired, &none, true),
         FibDiff {
-            replace: vec![r("10.65.1.0/26", "10.0.0.9"), r("10.65.3.0/26", "10.0.0.5")],
-            delete: vec![r("10.65.2.0/26", "10.0.0.4")],
+            delete: vec![],
+            ..full.clone()
         }
     );
-    assert_eq!(fib_diff(&desired, &desired), FibDiff::default());
+    // ...but one this run wanted and then lost goes at once.
+    let ours: BTreeSet<IpNet> = [net("10.65.2.0/26")].into();
+    assert_eq!(fib_diff(&actual, &desired, &ours, true), full);
 }

@@ -194,23 +194,21 @@ impl Model {
         if state.normal {
             self.sel_policies.entry(sel).or_default().insert(pid);
         }
-        let new_members: IdSet<ItemId> = if state.normal {
-            self.local_members(sel).into_iter().collect()
-        } else {
-            IdSet::default()
-        };
+        let selects =
+            |model: &Model, id: &ItemId| state.normal && model.index.members(sel).contains(id);
         for id in old_members {
-            if !new_members.contains(&id) {
+            if !selects(self, &id) {
                 self.drop_policy_from(id, pid);
             }
         }
-        for id in new_members {
-            let inserted = self
-                .endpoint_policies
-                .get_mut(&id)
-                .is_some_and(|set| set.insert(pid));
-            if inserted || layout_changed {
-                self.changed.insert(id);
+        if state.normal {
+            // Disjoint fields: the index is read while the endpoint sets change.
+            for id in self.index.members(sel) {
+                if let Some(set) = self.endpoint_policies.get_mut(id) {
+                    if set.insert(pid) || layout_changed {
+                        self.changed.insert(*id);
+                    }
+                }
             }
         }
         self.policies.insert(key, state);
