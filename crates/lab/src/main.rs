@@ -96,6 +96,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 count(lab.state.workloads.len(), "workload"),
                 lab.ctx.name
             );
+            println!("logs: {}", lab.ctx.paths.log_dir().display());
         }
         Command::Check(args) => {
             let spec = spec_of(&args).validate()?;

@@ -1,0 +1,205 @@
+//! Pure: the policy engine's answers plus [`NodeInputs`] -> the dataplane's
+//! [`DesiredState`] and the routes this node owns. Deterministic (everything sorted), so
+//! the same inputs always render the same nftables text.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dataplane::model::{
+    DesiredState, EndpointPolicy, EndpointToHostAction, HostEndpoint, IpPool, Policy, Profile,
+    TierDefault, TierPolicies, WorkloadEndpoint,
+};
+use dataplane::routes::Route;
+use policy::{Direction, EndpointKey, EndpointPolicies, Model, PolicyKey};
+
+use super::inputs::NodeInputs;
+use super::rules::{map_rule, Skipped};
+
+/// What this node wants programmed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Desired {
+    /// Policy state for the nftables renderer.
+    pub state: DesiredState,
+    /// Our routes: one per local workload address, one blackhole per affine block.
+    pub routes: BTreeSet<Route>,
+    /// Rules left out because the dataplane cannot render them, with where they are.
+    pub skipped: Vec<String>,
+}
+
+/// The dataplane id of a policy (names its chains `cali-pi-<id>` / `cali-po-<id>`).
+pub fn policy_id(key: &PolicyKey) -> String {
+    match &key.namespace {
+        Some(ns) => format!("np/{ns}/{}", key.name),
+        None => format!("gnp/{}", key.name),
+    }
+}
+
+/// Builds the desired state of node `node`.
+pub fn build(model: &Model, inputs: &NodeInputs, node: &str) -> Desired {
+    let mut out = Desired::default();
+    let mut used_policies = BTreeMap::new();
+    let mut used_profiles = BTreeSet::new();
+    let mut endpoint = |key: &EndpointKey| -> Option<(EndpointPolicy, EndpointPolicy)> {
+        let lists = model.endpoint_policies(key)?;
+        let known: Vec<String> = lists
+            .profiles
+            .iter()
+            .filter(|p| model.profile_rules(p, Direction::Ingress).is_some())
+            .cloned()
+            .collect();
+        used_profiles.extend(known.iter().cloned());
+        let mut side = |direction| {
+            let tiers = tiers(&lists, direction, &mut used_policies);
+            EndpointPolicy {
+                tiers,
+                profiles: known.clone(),
+            }
+        };
+        Some((side(Direction::Ingress), side(Direction::Egress)))
+    };
+
+    for (key, local) in &inputs.workloads {
+        let Some((ingress, egress)) = endpoint(key) else {
+            continue;
+        };
+        out.state.workloads.push(WorkloadEndpoint {
+            interface: local.interface.clone(),
+            ingress,
+            egress,
+        });
+        for net in &local.nets {
+            out.routes.insert(Route::Workload {
+                dst: host_prefix(*net),
+                iface: local.interface.clone(),
+            });
+        }
+    }
+    for (key, local) in &inputs.host_endpoints {
+        if let Some((ingress, egress)) = endpoint(key) {
+            out.state.host_endpoints.push(HostEndpoint {
+                interface: local.interface.clone(),
+                ingress,
+                egress,
+            });
+        }
+    }
+    dedup_interfaces(&mut out.state);
+    for cidr in inputs.affine_blocks.keys() {
+        out.routes.insert(Route::Blackhole { dst: *cidr });
+    }
+
+    for (key, tier) in &used_policies {
+        let id = policy_id(key);
+        let mut rules = |direction| {
+            let views = model.policy_rules(key, direction).unwrap_or_default();
+            let what = format!("policy {id} {direction}");
+            keep_renderable(&views, &what, &mut out.skipped)
+        };
+        let policy = Policy {
+            tier: tier.clone(),
+            ingress: rules(Direction::Ingress),
+            egress: rules(Direction::Egress),
+        };
+        out.state.policies.insert(id, policy);
+    }
+    for name in &used_profiles {
+        let mut rules = |direction| {
+            let views = model.profile_rules(name, direction).unwrap_or_default();
+            let what = format!("profile {name} {direction}");
+            keep_renderable(&views, &what, &mut out.skipped)
+        };
+        let profile = Profile {
+            ingress: rules(Direction::Ingress),
+            egress: rules(Direction::Egress),
+        };
+        out.state.profiles.insert(name.clone(), profile);
+    }
+
+    out.state.ip_sets = selector_sets(model);
+    out.state.config.ip_pools = inputs
+        .pools
+        .values()
+        .map(|p| IpPool {
+            cidr: p.cidr,
+            nat_outgoing: p.nat_outgoing,
+        })
+        .collect();
+    if let Some(action) = inputs.endpoint_to_host_action(node) {
+        out.state.config.endpoint_to_host_action = match action {
+            api::EndpointToHostAction::Drop => EndpointToHostAction::Drop,
+            api::EndpointToHostAction::Return => EndpointToHostAction::Return,
+            api::EndpointToHostAction::Accept => EndpointToHostAction::Accept,
+        };
+    }
+    out
+}
+
+/// The ordered tiers of one direction, noting every policy used with its tier.
+fn tiers(
+    lists: &EndpointPolicies,
+    direction: Direction,
+    used: &mut BTreeMap<PolicyKey, String>,
+) -> Vec<TierPolicies> {
+    lists
+        .tiers(direction)
+        .iter()
+        .map(|t| {
+            for key in &t.policies {
+                used.insert(key.clone(), t.tier.clone());
+            }
+            TierPolicies {
+                name: t.tier.clone(),
+                policies: t.policies.iter().map(policy_id).collect(),
+                default_action: match t.default_action {
+                    api::Action::Pass => TierDefault::Pass,
+                    _ => TierDefault::Deny,
+                },
+            }
+        })
+        .collect()
+}
+
+fn keep_renderable(
+    views: &[policy::RuleView],
+    what: &str,
+    skipped: &mut Vec<String>,
+) -> Vec<dataplane::model::Rule> {
+    views
+        .iter()
+        .enumerate()
+        .filter_map(|(i, view)| match map_rule(view) {
+            Ok(rule) => Some(rule),
+            Err(Skipped::Service) => None,
+            Err(Skipped::NamedPort) => {
+                skipped.push(format!("{what} rule {i}: named ports"));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Selector sets (not named-port sets) by id with their CIDRs.
+fn selector_sets(model: &Model) -> BTreeMap<String, Vec<ipnet::IpNet>> {
+    model
+        .ip_sets()
+        .into_iter()
+        .filter(|(id, _)| id.named_port.is_none())
+        .map(|(id, members)| (id.id, members.into_iter().map(|m| m.net).collect()))
+        .collect()
+}
+
+/// Two endpoints naming the same interface would make the renderer refuse the whole state;
+/// keep the first (by endpoint key) so one bad endpoint cannot stop policy for the rest.
+fn dedup_interfaces(state: &mut DesiredState) {
+    let mut seen = BTreeSet::new();
+    state
+        .workloads
+        .retain(|w| seen.insert(w.interface.clone()));
+    state
+        .host_endpoints
+        .retain(|h| seen.insert(h.interface.clone()));
+}
+
+/// A workload address as a host route destination.
+fn host_prefix(net: ipnet::IpNet) -> ipnet::IpNet {
+    ipnet::IpNet::from(net.addr())
+}
