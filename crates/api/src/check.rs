@@ -60,9 +60,20 @@ pub(crate) fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-/// Whether `s` is a DNS-1123 subdomain: dot-separated labels, at most 253 characters.
+/// Whether `s` is a DNS-1123 subdomain as Kubernetes and Calico check it: dot-separated
+/// labels of lower-case alphanumerics and `-`, at most 253 characters in all. Like their
+/// validators, no per-label length limit applies (CNI endpoint names with 64-hex container
+/// IDs rely on that).
 pub(crate) fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= SUBDOMAIN_MAX && s.split('.').all(is_dns_label)
+    s.len() <= SUBDOMAIN_MAX
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// Checks a resource name (or a field holding one) is a DNS-1123 subdomain.
@@ -221,6 +232,9 @@ mod tests {
         assert!(!is_dns_subdomain("a..b"));
         assert!(!is_dns_subdomain("-a"));
         assert!(!is_dns_subdomain(&"a".repeat(254)));
+        // A CNI endpoint name with a 64-hex container ID has a label longer than 63.
+        let cni_name = format!("node1-cni-{}-eth0", "ab12".repeat(16));
+        assert!(is_dns_subdomain(&cni_name));
         assert!(is_dns_label("abc-1"));
         assert!(!is_dns_label("a.b"));
     }

@@ -56,6 +56,12 @@ pub enum Error {
         address: String,
         error: std::io::Error,
     },
+    /// Rendering or programming the policy dataplane (nftables, routes) failed.
+    #[error("dataplane: {context}: {error}")]
+    Dataplane {
+        context: String,
+        error: dataplane::Error,
+    },
     /// The BGP speaker or the kernel routes it programs failed.
     #[error("bgp: {context}: {reason}")]
     Bgp { context: String, reason: String },
@@ -65,6 +71,14 @@ impl Error {
     /// A datastore error with what we were doing.
     pub fn datastore(context: impl Into<String>, error: datastore::Error) -> Self {
         Error::Datastore {
+            context: context.into(),
+            error,
+        }
+    }
+
+    /// A dataplane error with what we were doing.
+    pub fn dataplane(context: impl Into<String>, error: dataplane::Error) -> Self {
+        Error::Dataplane {
             context: context.into(),
             error,
         }

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod autodetect;
 pub mod bgp;
+pub mod dataplane_driver;
 mod error;
 pub mod felix_config;
 pub mod health;

@@ -96,7 +96,8 @@ pub struct DataplaneDriver {
     /// The v4 and v6 tables as last applied; `None` means "read them from the kernel".
     programmed: Option<[Table; 2]>,
     routes: Option<RouteManager>,
-    configured: BTreeSet<String>,
+    /// Interfaces (and families) whose sysctls were written.
+    configured: BTreeSet<(String, IpVersion)>,
     skipped: usize,
 }
 
@@ -239,15 +240,14 @@ impl DataplaneDriver {
                 wanted.insert((iface.clone(), family));
             }
         }
-        self.configured
-            .retain(|i| wanted.iter().any(|(w, _)| w == i));
+        self.configured.retain(|k| wanted.contains(k));
         for (iface, family) in wanted {
-            if self.configured.contains(&iface) {
+            if self.configured.contains(&(iface.clone(), family)) {
                 continue;
             }
             match dataplane::sysctl::configure_workload_interface(&iface, family) {
                 Ok(()) => {
-                    self.configured.insert(iface);
+                    self.configured.insert((iface, family));
                 }
                 Err(e) => tracing::debug!(error = %e, "interface sysctls not written yet"),
             }
