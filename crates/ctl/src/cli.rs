@@ -53,6 +53,8 @@ pub enum Command {
     Version(VersionArgs),
     /// IP address management: usage, consistency check, release, configuration.
     Ipam(IpamArgs),
+    /// Policy tools: trace whether traffic between two endpoints is allowed, and why.
+    Policy(PolicyArgs),
 }
 
 /// Where resources are read from.
@@ -249,4 +251,45 @@ pub struct IpamConfigureArgs {
     /// Most blocks one host may claim (0: no limit).
     #[arg(long = "max-blocks-per-host")]
     pub max_blocks_per_host: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Would traffic from one endpoint to another be allowed, and which rule decides?
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Source: namespace/name or the name of a workload endpoint, hep:name, an IP, or labels
+    /// k=v,k2=v2.
+    #[arg(long = "from")]
+    pub from: String,
+    /// Destination, in the same forms as --from.
+    #[arg(long = "to")]
+    pub to: String,
+    /// tcp, udp, icmp, icmpv6, sctp, udplite or a protocol number.
+    #[arg(long = "protocol", default_value = "tcp")]
+    pub protocol: String,
+    /// Destination port (tcp, udp, sctp).
+    #[arg(long = "port")]
+    pub port: Option<u16>,
+    /// Source port (tcp, udp, sctp).
+    #[arg(long = "source-port")]
+    pub source_port: Option<u16>,
+    /// ICMP type (icmp, icmpv6).
+    #[arg(long = "icmp-type")]
+    pub icmp_type: Option<u8>,
+    /// ICMP code (needs --icmp-type).
+    #[arg(long = "icmp-code", requires = "icmp_type")]
+    pub icmp_code: Option<u8>,
+    /// text (default) or json (the verdict with its full trace).
+    #[arg(short = 'o', long = "output", default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
 }

@@ -11,9 +11,11 @@
 //!   ┌──────────────┐  SIGTERM / SIGINT    │   status report, in-sync flag        │
 //!   │ signal waits │ ───────────────────► │   (policy / dataplane / BGP plug in  │
 //!   └──────────────┘                      │    here as more inputs and outputs)  │
-//!   ┌──────────────┐  liveness tick       │                                      │──► --record-events
-//!   │ interval     │ ───────────────────► │                                      │    (JSON lines)
-//!   └──────────────┘                      └───┬──────────────┬───────────────┬───┘
+//!   ┌──────────────┐  liveness tick       │   DataplaneDriver: policy engine,    │──► --record-events
+//!   │ interval     │ ───────────────────► │   last programmed nft tables         │    (JSON lines)
+//!   └──────────────┘  apply deadline,     │   (dataplane_driver module)          │──► nft, routes,
+//!   timers ─────────  drift-check tick ─► │                                      │    sysctls
+//!                                         └───┬──────────────┬───────────────┬───┘
 //!                          reports (Health)   │    counters  │  watch channel│
 //!                                             ▼    (Metrics) ▼               ▼
 //!                        health HTTP task: /liveness  metrics HTTP   status socket task
@@ -35,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
+use crate::dataplane_driver::{self, DataplaneDriver};
 use crate::felix_config::ServeConfig;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -71,6 +74,7 @@ pub struct AgentOptions {
 /// SIGINT (then returns `Ok`). Fails, having written nothing half-way, when it cannot start.
 pub async fn run(options: AgentOptions) -> Result<()> {
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
+    let refresh_every = dataplane_driver::refresh_interval(|name| std::env::var(name).ok())?;
     let store = connect(options.datastore_config.as_deref()).await?;
     preflight::check(settings.dataplane_enabled)?;
     let client = ResourceClient::new(Arc::clone(&store));
@@ -130,7 +134,12 @@ pub async fn run(options: AgentOptions) -> Result<()> {
         syncer::spawn(store, Arc::clone(&metrics), SyncerOptions::default());
     tasks.push(syncer_task);
 
+    let dataplane = settings
+        .dataplane_enabled
+        .then(|| DataplaneDriver::new(&name, Arc::clone(&metrics)));
     let agent = Agent {
+        dataplane,
+        refresh_every,
         name,
         model: Model::default(),
         health,
@@ -146,7 +155,7 @@ pub async fn run(options: AgentOptions) -> Result<()> {
 }
 
 /// Opens the configured datastore and checks that it answers.
-async fn connect(config_file: Option<&Path>) -> Result<Arc<dyn Store>> {
+pub(crate) async fn connect(config_file: Option<&Path>) -> Result<Arc<dyn Store>> {
     let config = DatastoreConfig::load(config_file)
         .map_err(|e| Error::datastore("loading configuration", e))?;
     let store = datastore::connect(&config)
@@ -164,6 +173,10 @@ async fn connect(config_file: Option<&Path>) -> Result<Arc<dyn Store>> {
 
 /// The state-owning task.
 struct Agent {
+    /// `None` with `CALICO_DATAPLANE=none`.
+    dataplane: Option<DataplaneDriver>,
+    /// Drift-check period; `None` disables it.
+    refresh_every: Option<Duration>,
     name: String,
     model: Model,
     health: Health,
@@ -181,7 +194,12 @@ impl Agent {
         let mut sigterm = signal(SignalKind::terminate()).map_err(io)?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(io)?;
         let mut tick = tokio::time::interval(LIVENESS_TICK);
+        let mut refresh = tokio::time::interval(self.refresh_every.unwrap_or(LIVENESS_TICK));
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let apply_at = self.dataplane.as_ref().and_then(DataplaneDriver::due_at);
+            let refresh_on = self.refresh_every.is_some()
+                && self.dataplane.as_ref().is_some_and(DataplaneDriver::in_sync);
             tokio::select! {
                 update = updates.recv() => match update {
                     Some(update) => {
@@ -192,6 +210,9 @@ impl Agent {
                     }
                     None => return Err(Error::TaskStopped("datastore syncer".into())),
                 },
+                _ = tokio::time::sleep_until(apply_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if apply_at.is_some() => self.program_dataplane(false).await,
+                _ = refresh.tick(), if refresh_on => self.program_dataplane(true).await,
                 _ = tick.tick() => self.health.report("agent", true, true),
                 _ = sigterm.recv() => {
                     tracing::info!("SIGTERM: shutting down");
@@ -205,9 +226,42 @@ impl Agent {
         }
     }
 
+    /// Programs the dataplane (`refresh`: re-read what is programmed first, to repair
+    /// drift). A failure is logged and counted; the next drift check retries from a fresh
+    /// read.
+    async fn program_dataplane(&mut self, refresh: bool) {
+        let Some(driver) = self.dataplane.as_mut() else {
+            return;
+        };
+        let result = if refresh {
+            driver.refresh().await
+        } else {
+            driver.apply().await
+        };
+        match result {
+            Ok(applied) if applied.nft_commands + applied.route_changes > 0 => {
+                let what = if refresh { "drift repaired" } else { "dataplane updated" };
+                tracing::info!(
+                    nft_commands = applied.nft_commands,
+                    rules_written = applied.rules_written,
+                    route_changes = applied.route_changes,
+                    "{what}"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "dataplane programming failed; retrying at the next drift check");
+                self.metrics.error("dataplane");
+            }
+        }
+    }
+
     fn handle(&mut self, update: SyncUpdate) {
         if !matches!(update, SyncUpdate::Status { .. }) {
             self.metrics.update_processed();
+        }
+        if let Some(driver) = self.dataplane.as_mut() {
+            driver.handle(&update);
         }
         match self.model.apply(update) {
             Change::None => {}

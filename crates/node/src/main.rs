@@ -22,6 +22,10 @@ struct Args {
     /// A CalicoAPIConfig file with the datastore settings (default: the environment).
     #[arg(short = 'c', long)]
     config: Option<PathBuf>,
+    /// Print what this node wants programmed (policy state, nft text with the reason for
+    /// every rule, routes) and what an agent would change now, as JSON; then exit.
+    #[arg(long)]
+    dump_dataplane: bool,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if args.dump_dataplane {
+        let text = runtime.block_on(node::dataplane_driver::dump(args.config.as_deref()))?;
+        println!("{text}");
+        return Ok(());
+    }
     runtime.block_on(agent::run(AgentOptions {
         datastore_config: args.config,
         status_socket: args.status_socket,

@@ -180,7 +180,8 @@ impl DataplaneDriver {
         // only drained to keep them bounded.
         self.engine.take_deltas();
         self.engine.take_endpoint_changes();
-        let _timer = self.metrics.time_dataplane_apply();
+        let metrics = Arc::clone(&self.metrics);
+        let _timer = metrics.time_dataplane_apply();
         let desired = self.desired();
         if desired.skipped.len() != self.skipped {
             self.skipped = desired.skipped.len();

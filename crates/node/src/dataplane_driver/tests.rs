@@ -1,0 +1,203 @@
+//! Unit tests of the pure parts: update mapping, node inputs, desired state, settings.
+
+use std::time::Duration;
+
+use api::{Kind, Resource};
+use dataplane::model::{Action, TierDefault};
+use dataplane::routes::Route;
+use serde_json::json;
+
+use super::*;
+use crate::syncer::{SyncKey, SyncValue};
+
+fn resource(v: serde_json::Value) -> Resource {
+    Resource::from_json(v).unwrap()
+}
+
+fn put(r: Resource) -> SyncUpdate {
+    let key = SyncKey::Resource {
+        kind: r.kind(),
+        namespace: r.metadata().namespace.clone(),
+        name: r.metadata().name.clone(),
+    };
+    SyncUpdate::Put {
+        key,
+        revision: 1,
+        value: SyncValue::Resource(Box::new(r)),
+    }
+}
+
+fn wep(name: &str, node: &str, iface: &str, ip: &str, labels: serde_json::Value) -> SyncUpdate {
+    put(resource(json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+        "metadata": {"name": name, "namespace": "ns", "labels": labels},
+        "spec": {"node": node, "orchestrator": "cni", "workload": name, "endpoint": "eth0",
+                 "interfaceName": iface, "ipNetworks": [ip], "profiles": ["open"]}
+    })))
+}
+
+fn feed(driver: &mut DataplaneDriver, updates: Vec<SyncUpdate>) {
+    for u in &updates {
+        driver.handle(u);
+    }
+}
+
+fn driver() -> DataplaneDriver {
+    let mut d = DataplaneDriver::new("n1", Arc::new(Metrics::new()));
+    feed(
+        &mut d,
+        vec![
+            put(resource(json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "Profile",
+                "metadata": {"name": "open"},
+                "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}
+            }))),
+            wep("a", "n1", "calia", "10.65.0.1/32", json!({"app": "web"})),
+            wep("b", "n2", "calib", "10.65.1.1/32", json!({"app": "db"})),
+        ],
+    );
+    d
+}
+
+#[test]
+fn only_local_workloads_get_chains_and_routes() {
+    let d = driver();
+    let desired = d.desired();
+    assert_eq!(desired.state.workloads.len(), 1);
+    let w = &desired.state.workloads[0];
+    assert_eq!(w.interface, "calia");
+    assert_eq!(w.ingress.profiles, vec!["open".to_string()]);
+    assert!(w.ingress.tiers.is_empty());
+    assert_eq!(
+        desired.routes.into_iter().collect::<Vec<_>>(),
+        vec![Route::Workload {
+            dst: "10.65.0.1/32".parse().unwrap(),
+            iface: "calia".into()
+        }]
+    );
+}
+
+#[test]
+fn remote_endpoints_feed_selector_sets_and_policies_keep_their_order() {
+    let mut d = driver();
+    feed(
+        &mut d,
+        vec![
+            put(resource(json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+                "metadata": {"name": "from-db", "namespace": "ns"},
+                "spec": {"order": 10, "selector": "app == 'web'", "types": ["Ingress"],
+                         "ingress": [{"action": "Allow", "source": {"selector": "app == 'db'"}}]}
+            }))),
+            put(resource(json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                "metadata": {"name": "deny-all"},
+                "spec": {"order": 20, "selector": "all()", "types": ["Ingress"]}
+            }))),
+        ],
+    );
+    let desired = d.desired();
+    let tiers = &desired.state.workloads[0].ingress.tiers;
+    assert_eq!(tiers.len(), 1);
+    assert_eq!(tiers[0].default_action, TierDefault::Deny);
+    assert_eq!(tiers[0].policies, vec!["np/ns/from-db", "gnp/deny-all"]);
+    let rule = &desired.state.policies["np/ns/from-db"].ingress[0];
+    assert_eq!(rule.action, Action::Allow);
+    let set = rule.source.selector_set.as_ref().unwrap();
+    assert_eq!(
+        desired.state.ip_sets[set],
+        vec!["10.65.1.1/32".parse::<ipnet::IpNet>().unwrap()]
+    );
+}
+
+#[test]
+fn rejected_update_is_counted_and_the_rest_continues() {
+    let mut d = driver();
+    let before = d.desired();
+    feed(
+        &mut d,
+        vec![put(resource(json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "broken"},
+            "spec": {"selector": "app == ", "types": ["Ingress"]}
+        })))],
+    );
+    assert_eq!(d.desired(), before);
+    assert!(d.metrics.render().contains("source=\"policy\""));
+    feed(
+        &mut d,
+        vec![SyncUpdate::Delete {
+            key: SyncKey::Resource {
+                kind: Kind::WorkloadEndpoint,
+                namespace: Some("ns".into()),
+                name: "a".into(),
+            },
+            revision: 2,
+        }],
+    );
+    assert!(d.desired().state.workloads.is_empty());
+}
+
+#[test]
+fn affine_blocks_become_blackholes_and_pools_feed_nat() {
+    let mut d = driver();
+    let block = |cidr: &str, affinity: &str| {
+        let cidr: ipnet::IpNet = cidr.parse().unwrap();
+        let value: ipam::AllocationBlock = serde_json::from_value(json!({
+            "cidr": cidr.to_string(), "affinity": affinity,
+            "allocations": [null], "unallocated": [0], "attributes": []
+        }))
+        .unwrap();
+        SyncUpdate::Put {
+            key: SyncKey::IpamBlock { cidr },
+            revision: 3,
+            value: SyncValue::IpamBlock(Box::new(value)),
+        }
+    };
+    feed(
+        &mut d,
+        vec![
+            block("10.65.0.0/26", "host:n1"),
+            block("10.65.1.0/26", "host:n2"),
+            put(resource(json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "IPPool",
+                "metadata": {"name": "p"},
+                "spec": {"cidr": "10.65.0.0/16", "natOutgoing": true}
+            }))),
+        ],
+    );
+    let desired = d.desired();
+    assert!(desired.routes.contains(&Route::Blackhole {
+        dst: "10.65.0.0/26".parse().unwrap()
+    }));
+    assert_eq!(desired.routes.len(), 2);
+    assert_eq!(desired.state.config.ip_pools.len(), 1);
+    assert!(desired.state.config.ip_pools[0].nat_outgoing);
+}
+
+#[test]
+fn applies_are_coalesced_and_wait_for_in_sync() {
+    let mut d = driver();
+    assert!(d.due_at().is_none(), "nothing before the first InSync");
+    d.handle(&SyncUpdate::Status {
+        status: SyncStatus::InSync { revision: 5 },
+    });
+    let due = d.due_at().unwrap();
+    assert!(due <= Instant::now());
+}
+
+#[test]
+fn refresh_interval_setting() {
+    let env = |v: Option<&str>| move |_: &str| v.map(str::to_owned);
+    assert_eq!(refresh_interval(env(None)).unwrap(), Some(DEFAULT_REFRESH));
+    assert_eq!(
+        refresh_interval(env(Some("2"))).unwrap(),
+        Some(Duration::from_secs(2))
+    );
+    assert_eq!(
+        refresh_interval(env(Some("1m30s"))).unwrap(),
+        Some(Duration::from_secs(90))
+    );
+    assert_eq!(refresh_interval(env(Some("0"))).unwrap(), None);
+    assert!(refresh_interval(env(Some("soon"))).is_err());
+}
