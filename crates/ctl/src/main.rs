@@ -9,11 +9,14 @@ mod input;
 mod ipam;
 mod ipam_check;
 mod json_patch;
+mod k8s_convert;
 mod label;
 mod output;
 mod patch;
 mod table;
 mod tabwriter;
+mod trace;
+mod trace_peer;
 mod version;
 
 use std::process::ExitCode;
@@ -24,7 +27,7 @@ use clap::Parser;
 use datastore::{DatastoreConfig, ResourceClient, Store};
 
 use crate::batch::{Action, Target};
-use crate::cli::{Cli, Command, DeleteArgs, GlobalArgs, WriteArgs};
+use crate::cli::{Cli, Command, DeleteArgs, GlobalArgs, PolicyCommand, WriteArgs};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -123,6 +126,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Patch(args) => patch::run(&connect(&global).await?, args).await,
         Command::Label(args) => label::run(&connect(&global).await?, args).await,
         Command::Ipam(args) => ipam::run(connect_store(&global).await?, args.command).await,
+        Command::Policy(args) => match args.command {
+            PolicyCommand::Trace(trace) => trace::run(&connect(&global).await?, &trace).await,
+        },
     }
 }
 
