@@ -45,7 +45,7 @@ pub enum Command {
     Patch(PatchArgs),
     /// Set or remove a label on a resource.
     Label(LabelArgs),
-    /// Convert Calico v1 manifests to projectcalico.org/v3 resources.
+    /// Convert Calico v1 manifests and Kubernetes NetworkPolicies to projectcalico.org/v3.
     Convert(ConvertArgs),
     /// Check resources in a file without touching the datastore.
     Validate(FileArgs),

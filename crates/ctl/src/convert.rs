@@ -1,11 +1,13 @@
-//! `calicoctl convert`: Calico v1 manifests in (file, directory or stdin), the equivalent
-//! `projectcalico.org/v3` resources out as YAML or JSON. Needs no datastore.
+//! `calicoctl convert`: Calico v1 manifests and Kubernetes NetworkPolicies in (file,
+//! directory or stdin), the equivalent `projectcalico.org/v3` resources out as YAML or JSON.
+//! Needs no datastore.
 
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
 
 use crate::cli::ConvertArgs;
 use crate::input;
+use crate::k8s_convert;
 use crate::output::{self, Format};
 
 pub fn run(args: &ConvertArgs) -> Result<()> {
@@ -15,9 +17,9 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         other => return Err(anyhow!("unrecognized output format '{other}'")),
     };
     let mut converted = Vec::new();
+    let mut warnings = Vec::new();
     for source in input::read_sources(&args.file.filename, args.file.recursive)? {
-        let resources = api::convert_v1(&source.text)
-            .map_err(|e| anyhow!("Failed to execute command: {}: {e}", source.name))?;
+        let resources = k8s_convert::convert(&source.name, &source.text, &mut warnings)?;
         converted.extend(resources.iter().map(|r| {
             let mut v = r.to_json();
             output::strip_cluster_metadata(&mut v);
@@ -33,6 +35,9 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         (Format::Json, [one]) => output::render(one, Format::Json)?,
         (Format::Json, many) => output::render(&json_list(many), Format::Json)?,
     };
+    for warning in warnings {
+        eprintln!("{warning}");
+    }
     print!("{text}");
     Ok(())
 }

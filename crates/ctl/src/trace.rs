@@ -41,8 +41,8 @@ pub async fn run(client: &ResourceClient, args: &TraceArgs) -> Result<()> {
             _ => None,
         })
         .collect();
-    let from = trace_peer::resolve(&args.from, &workloads, &model)
-        .map_err(|e| anyhow!("--from: {e}"))?;
+    let from =
+        trace_peer::resolve(&args.from, &workloads, &model).map_err(|e| anyhow!("--from: {e}"))?;
     let to = trace_peer::resolve(&args.to, &workloads, &model).map_err(|e| anyhow!("--to: {e}"))?;
     let (src, dst) = trace_peer::addresses(&from, &to)?;
     let verdict = policy::trace(&model, &packet(args, protocol, src, dst));

@@ -95,9 +95,7 @@ fn named(workloads: &[WorkloadEndpoint], name: &str, namespace: Option<&str>) ->
     let mut keys: Vec<EndpointKey> = workloads
         .iter()
         .filter(|w| namespace.is_none_or(|ns| w.metadata.namespace.as_deref() == Some(ns)))
-        .filter(|w| {
-            w.metadata.name == name || w.spec.pod == name || w.spec.workload == name
-        })
+        .filter(|w| w.metadata.name == name || w.spec.pod == name || w.spec.workload == name)
         .map(|w| {
             let ns = w.metadata.namespace.clone().unwrap_or_default();
             EndpointKey::workload(ns, w.metadata.name.clone())

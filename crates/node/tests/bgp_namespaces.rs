@@ -1,8 +1,8 @@
-//! The BGP manager against real kernels and a real BIRD, run as root. Each test builds two
-//! private network namespaces `cnbgpt-<pid>-<n>-{a,b}` joined by a veth pair; a
-//! `BgpManager` runs on a dedicated thread that entered its namespace with setns, fed
-//! hand-built Node/IPPool/BGP resources and IPAM blocks as syncer updates. Namespaces and BIRD
-//! are removed on drop, even when a test fails.
+//! The BGP manager against real kernels and a real BIRD, run as root. Tests build private
+//! network namespaces `cnbgpt-<pid>-<n>-...`: two joined by a veth pair, or a "fabric" bridge
+//! with one namespace per node. A `BgpManager` runs on a dedicated thread that entered its
+//! namespace with setns, fed hand-built Node/IPPool/BGP resources and IPAM blocks as syncer
+//! updates. Namespaces and BIRD are removed on drop, even when a test fails.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,8 +37,8 @@ fn run(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Two namespaces joined by a veth pair (`10.77.0.1/24` in `a`, `10.77.0.2/24` in `b`), a
-/// temporary directory and, once started, BIRD in `b`.
+/// Two namespaces joined by a veth pair (`10.77.0.1/24`, `fd00:77::1/64` in `a`; `.2` and
+/// `::2` in `b`), a temporary directory and, once started, BIRD in `b`.
 struct Lab {
     a: String,
     b: String,
@@ -67,8 +67,12 @@ impl Lab {
             "ip", "-n", &lab.a, "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns",
             &lab.b,
         ]);
-        for (ns, dev, addr) in [(&lab.a, &va, "10.77.0.1/24"), (&lab.b, &vb, "10.77.0.2/24")] {
+        for (ns, dev, addr, addr6) in [
+            (&lab.a, &va, "10.77.0.1/24", "fd00:77::1/64"),
+            (&lab.b, &vb, "10.77.0.2/24", "fd00:77::2/64"),
+        ] {
             run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            run(&["ip", "-n", ns, "addr", "add", addr6, "dev", dev, "nodad"]);
             run(&["ip", "-n", ns, "link", "set", dev, "up"]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
@@ -249,6 +253,25 @@ fn put(kind: Kind, name: &str, r: Resource) -> SyncUpdate {
     }
 }
 
+fn dual_node(name: &str, v4: &str, v6: &str) -> SyncUpdate {
+    put(
+        Kind::Node,
+        name,
+        Resource::Node(Node {
+            metadata: ObjectMeta::named(name),
+            spec: NodeSpec {
+                bgp: Some(NodeBgpSpec {
+                    ipv4_address: v4.into(),
+                    ipv6_address: v6.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+    )
+}
+
 fn node(name: &str, v4: &str, asn: Option<u32>) -> SyncUpdate {
     put(
         Kind::Node,
@@ -269,14 +292,18 @@ fn node(name: &str, v4: &str, asn: Option<u32>) -> SyncUpdate {
 }
 
 fn pool() -> SyncUpdate {
+    pool_named("default-ipv4-ippool", "10.65.0.0/16", 26)
+}
+
+fn pool_named(name: &str, cidr: &str, block_size: u8) -> SyncUpdate {
     put(
         Kind::IPPool,
-        "default-ipv4-ippool",
+        name,
         Resource::IPPool(IPPool {
-            metadata: ObjectMeta::named("default-ipv4-ippool"),
+            metadata: ObjectMeta::named(name),
             spec: IPPoolSpec {
-                cidr: "10.65.0.0/16".into(),
-                block_size: 26,
+                cidr: cidr.into(),
+                block_size,
                 ..Default::default()
             },
             ..Default::default()
@@ -470,4 +497,190 @@ fn bgp_node_in_its_own_as_announces_its_block_to_a_bird_tor() {
     wait_for("the ToR's withdrawal", || {
         !bgp_routes(&lab.a).contains("10.99.0.0/24")
     });
+}
+
+/// A "fabric" namespace with a bridge and one namespace per node attached to it by a veth,
+/// node `i` at `10.78.0.<addr[i]>/24`. Everything is removed on drop.
+struct Fabric {
+    fabric: String,
+    nodes: Vec<String>,
+}
+
+impl Fabric {
+    fn new(addrs: &[u8]) -> Fabric {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let base = format!("cnbgpt-{pid}-{n}");
+        let fab = Fabric {
+            fabric: format!("{base}-f"),
+            nodes: (0..addrs.len()).map(|i| format!("{base}-n{i}")).collect(),
+        };
+        run(&["ip", "netns", "add", &fab.fabric]);
+        let f = fab.fabric.as_str();
+        run(&["ip", "-n", f, "link", "add", "br0", "type", "bridge"]);
+        run(&["ip", "-n", f, "link", "set", "br0", "up"]);
+        for (i, (ns, addr)) in fab.nodes.iter().zip(addrs).enumerate() {
+            run(&["ip", "netns", "add", ns]);
+            let (inner, outer) = (format!("eth{i}"), format!("cnf{n}p{i}"));
+            run(&[
+                "ip", "-n", ns, "link", "add", &inner, "type", "veth", "peer", "name", &outer,
+                "netns", f,
+            ]);
+            run(&["ip", "-n", f, "link", "set", &outer, "master", "br0", "up"]);
+            let cidr = format!("10.78.0.{addr}/24");
+            run(&["ip", "-n", ns, "addr", "add", &cidr, "dev", &inner]);
+            run(&["ip", "-n", ns, "link", "set", &inner, "up"]);
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        fab
+    }
+}
+
+impl Drop for Fabric {
+    fn drop(&mut self) {
+        for ns in self.nodes.iter().chain([&self.fabric]) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn labelled_node(name: &str, v4: &str, rr_cluster: &str) -> SyncUpdate {
+    let mut meta = ObjectMeta::named(name);
+    if !rr_cluster.is_empty() {
+        meta.labels
+            .insert("route-reflector".to_string(), "true".to_string());
+    }
+    put(
+        Kind::Node,
+        name,
+        Resource::Node(Node {
+            metadata: meta,
+            spec: NodeSpec {
+                bgp: Some(NodeBgpSpec {
+                    ipv4_address: v4.into(),
+                    route_reflector_cluster_id: rr_cluster.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+    )
+}
+
+#[test]
+fn bgp_route_reflector_serves_clients_without_a_mesh() {
+    let fab = Fabric::new(&[1, 2, 10]);
+    let world = || {
+        vec![
+            put(
+                Kind::BGPConfiguration,
+                "default",
+                Resource::BGPConfiguration(BGPConfiguration {
+                    metadata: ObjectMeta::named("default"),
+                    spec: BGPConfigurationSpec {
+                        node_to_node_mesh_enabled: Some(false),
+                        ..Default::default()
+                    },
+                }),
+            ),
+            labelled_node("c1", "10.78.0.1/24", ""),
+            labelled_node("c2", "10.78.0.2/24", ""),
+            labelled_node("rr", "10.78.0.10/24", "244.0.0.1"),
+            pool(),
+            block("10.65.0.0/26", "c1", &[]),
+            block("10.65.0.64/26", "c2", &[]),
+            block("10.65.0.128/26", "rr", &[]),
+            put(
+                Kind::BGPPeer,
+                "peer-with-route-reflectors",
+                Resource::BGPPeer(BGPPeer {
+                    metadata: ObjectMeta::named("peer-with-route-reflectors"),
+                    spec: BGPPeerSpec {
+                        node_selector: "all()".into(),
+                        peer_selector: "route-reflector == 'true'".into(),
+                        ..Default::default()
+                    },
+                }),
+            ),
+        ]
+    };
+    let agents: Vec<Agent> = fab
+        .nodes
+        .iter()
+        .zip(["c1", "c2", "rr"])
+        .map(|(ns, name)| Agent::start(ns, name))
+        .collect();
+    for a in &agents {
+        a.send(world());
+    }
+    let (c1, c2, rr) = (&fab.nodes[0], &fab.nodes[1], &fab.nodes[2]);
+    // Clients learn each other's blocks through the reflector, next hop kept.
+    wait_for("c2's block on c1", || {
+        has_route(c1, "10.65.0.64/26", "10.78.0.2")
+    });
+    wait_for("c1's block on c2", || {
+        has_route(c2, "10.65.0.0/26", "10.78.0.1")
+    });
+    wait_for("the reflector's block on c1", || {
+        has_route(c1, "10.65.0.128/26", "10.78.0.10")
+    });
+    wait_for("both client blocks on the reflector", || {
+        has_route(rr, "10.65.0.0/26", "10.78.0.1") && has_route(rr, "10.65.0.64/26", "10.78.0.2")
+    });
+    // One session per client, to the reflector; the reflector has one per client.
+    let (rows, _) = agents[0].status();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].peer_address, "10.78.0.10");
+    assert_eq!(rows[0].peer_type, "route reflector");
+    let (rows, reports) = agents[2].status();
+    let peers: Vec<&str> = rows.iter().map(|r| r.peer_address.as_str()).collect();
+    assert_eq!(peers, ["10.78.0.1", "10.78.0.2"]);
+    assert!(rows
+        .iter()
+        .all(|r| r.peer_type == "global" && r.state == "up"));
+    assert!(reports.iter().all(|r| r.advertised == 2), "{reports:?}");
+}
+
+#[test]
+fn bgp_dual_stack_mesh_runs_one_session_per_family() {
+    let lab = Lab::new();
+    let world = || {
+        vec![
+            dual_node("node-a", "10.77.0.1/24", "fd00:77::1/64"),
+            dual_node("node-b", "10.77.0.2/24", "fd00:77::2/64"),
+            pool(),
+            pool_named("default-ipv6-ippool", "fd00:65::/48", 122),
+            block("10.65.0.0/26", "node-a", &[]),
+            block("fd00:65::/122", "node-a", &[]),
+            block("10.65.0.64/26", "node-b", &[]),
+            block("fd00:65::40/122", "node-b", &[]),
+        ]
+    };
+    let a = Agent::start(&lab.a, "node-a");
+    let b = Agent::start(&lab.b, "node-b");
+    a.send(world());
+    b.send(world());
+    wait_for("node-b's IPv6 block in node-a's kernel", || {
+        has_route(&lab.a, "fd00:65::40/122", "fd00:77::2")
+    });
+    wait_for("node-a's IPv6 block in node-b's kernel", || {
+        has_route(&lab.b, "fd00:65::/122", "fd00:77::1")
+    });
+    wait_for("node-b's IPv4 block in node-a's kernel", || {
+        has_route(&lab.a, "10.65.0.64/26", "10.77.0.2")
+    });
+    let (rows, reports) = a.status();
+    let peers: Vec<&str> = rows.iter().map(|r| r.peer_address.as_str()).collect();
+    assert_eq!(peers, ["10.77.0.2", "fd00:77::2"]);
+    assert!(
+        reports.iter().all(|r| r.received == 1 && r.advertised == 1),
+        "{reports:?}"
+    );
+    let table = render_status(&rows);
+    assert!(table.contains("IPv6 BGP status\n+---"), "{table}");
+    assert!(
+        table.contains("| fd00:77::2   | node-to-node mesh | up    |"),
+        "{table}"
+    );
 }

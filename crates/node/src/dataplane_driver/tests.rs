@@ -188,7 +188,9 @@ fn applies_are_coalesced_and_wait_for_in_sync() {
 
 #[test]
 fn refresh_interval_setting() {
-    let env = |v: Option<&str>| move |_: &str| v.map(str::to_owned);
+    fn env(v: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
+        move |_| v.map(str::to_owned)
+    }
     assert_eq!(refresh_interval(env(None)).unwrap(), Some(DEFAULT_REFRESH));
     assert_eq!(
         refresh_interval(env(Some("2"))).unwrap(),
