@@ -1,21 +1,28 @@
-//! Convergence side by side (needs root and /usr/sbin/bird): a BIRD sender
-//! announces N /26 prefixes over eBGP to (1) our speaker and (2) a BIRD
-//! receiver, each in its own `cbgpt-` namespace pair; prints the time until the
-//! receiver's RIB holds all N, and until all are withdrawn again (method of
-//! RECIPES.md: enable/disable a static protocol, poll every 20 ms).
+//! Convergence side by side (needs root, BIRD 2 and FRR 8): a BIRD sender
+//! announces N /26 prefixes over eBGP to (1) our speaker, (2) a BIRD receiver
+//! and (3) an FRR (zebra + bgpd) receiver, each in its own `cbgpb-` namespace
+//! pair, one receiver after the other. Method of RECIPES.md: bring the session
+//! up, enable/disable a static protocol on the sender, poll every 20 ms.
 //!
-//! `cargo run --release -p bgp --example convergence [N]`
+//! Two scenarios: N_FIB prefixes to RIB and kernel FIB, then N_RIB prefixes to
+//! the RIB only (BIRD without a kernel protocol, bgpd with `--no_kernel`). Our
+//! receiver runs as a child process (this binary with `--receiver NETNS`) so
+//! its VmRSS/VmHWM are its own; the bgp crate has no FIB writer, so for ours
+//! only the RIB columns are measured. Memory is read after the announcement.
+//!
+//! `cargo run --release -p bgp --example convergence [N_FIB [N_RIB]]`
 
-use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp::codec::Family;
 use bgp::fsm::State;
 use bgp::rib::BestChange;
 use bgp::{Filters, PeerConfig, Speaker, SpeakerConfig};
-use ipnet::IpNet;
 
 fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0])
@@ -30,24 +37,27 @@ fn sh(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Sender and receiver namespaces, a veth pair and the BIRDs started in them.
+/// Sender and receiver namespaces, a veth pair, and the processes started in
+/// them (killed by PID on drop, before the namespaces go).
 struct Pair {
     sender: String,
     receiver: String,
     dir: PathBuf,
-    birds: Vec<Child>,
+    children: Vec<Child>,
+    daemons: Vec<u32>,
 }
 
 impl Pair {
     fn new(tag: &str) -> Pair {
-        let base = format!("cbgpt-{}-{tag}", std::process::id());
+        let base = format!("cbgpb-{}-{tag}", std::process::id());
         let dir = std::env::temp_dir().join(&base);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let pair = Pair {
             sender: format!("{base}-s"),
             receiver: format!("{base}-r"),
             dir,
-            birds: Vec::new(),
+            children: Vec::new(),
+            daemons: Vec::new(),
         };
         let (s, r) = (pair.sender.as_str(), pair.receiver.as_str());
         sh(&["ip", "netns", "add", s]);
@@ -63,10 +73,12 @@ impl Pair {
         pair
     }
 
-    fn bird(&mut self, ns: &str, name: &str, conf: &str) -> PathBuf {
+    /// Starts BIRD in the foreground; returns its control socket and PID.
+    fn bird(&mut self, ns: &str, name: &str, conf: &str) -> (PathBuf, u32) {
         let conf_path = self.dir.join(format!("{name}.conf"));
         let ctl = self.dir.join(format!("{name}.ctl"));
         std::fs::write(&conf_path, conf).expect("write bird.conf");
+        // `ip netns exec` execs BIRD, so the child's PID is BIRD's.
         let child = Command::new("ip")
             .args(["netns", "exec", ns, "/usr/sbin/bird", "-f", "-c"])
             .arg(&conf_path)
@@ -74,11 +86,10 @@ impl Pair {
             .arg(&ctl)
             .spawn()
             .expect("start bird");
-        self.birds.push(child);
-        while !ctl.exists() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ctl
+        let pid = child.id();
+        self.children.push(child);
+        wait_until(|| ctl.exists());
+        (ctl, pid)
     }
 
     fn sender(&mut self, n: u32) -> PathBuf {
@@ -99,22 +110,61 @@ impl Pair {
              ipv4 { import none; export where source = RTS_STATIC; }; }\n",
         );
         let ns = self.sender.clone();
-        self.bird(&ns, "sender", &conf)
+        self.bird(&ns, "sender", &conf).0
+    }
+
+    /// Starts an FRR daemon (`-d`) and returns the PID from its pid file.
+    fn frr(&mut self, daemon: &str, conf: &str, extra: &[&str]) -> u32 {
+        let conf_path = self.dir.join(format!("{daemon}.conf"));
+        let pid_path = self.dir.join(format!("{daemon}.pid"));
+        std::fs::write(&conf_path, conf).expect("write frr conf");
+        let dir = self.dir.to_str().expect("utf-8 path");
+        let mut args = vec![
+            "ip".to_string(),
+            "netns".into(),
+            "exec".into(),
+            self.receiver.clone(),
+            format!("/usr/lib/frr/{daemon}"),
+            "-d".into(),
+            "-f".into(),
+            conf_path.to_str().expect("utf-8 path").into(),
+            "-i".into(),
+            pid_path.to_str().expect("utf-8 path").into(),
+            "-z".into(),
+            format!("{dir}/zserv.api"),
+            "--vty_socket".into(),
+            dir.into(),
+            "-P".into(),
+            "0".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sh(&args);
+        wait_until(|| {
+            std::fs::read_to_string(&pid_path).is_ok_and(|s| s.trim().parse::<u32>().is_ok())
+        });
+        let pid: u32 = std::fs::read_to_string(&pid_path)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid");
+        self.daemons.push(pid);
+        pid
     }
 }
 
 impl Drop for Pair {
     fn drop(&mut self) {
-        for bird in &mut self.birds {
-            let _ = bird.kill();
-            let _ = bird.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.sender])
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.receiver])
-            .status();
+        for &pid in &self.daemons {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        for ns in [&self.sender, &self.receiver] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -134,111 +184,290 @@ fn bird_count(ctl: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The number after `"key":` in FRR's JSON output (first occurrence).
+fn json_number(text: &str, key: &str) -> Option<usize> {
+    let at = text.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let digits: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn frr_summary(dir: &Path) -> String {
+    sh(&[
+        "vtysh",
+        "--vty_socket",
+        dir.to_str().expect("utf-8 path"),
+        "-c",
+        "show bgp ipv4 unicast summary json",
+    ])
+}
+
+/// Prefixes in the main kernel FIB of the namespace `pid` lives in.
+fn fib_count(pid: u32) -> usize {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/net/fib_triestat")).unwrap_or_default();
+    stat.split("Main:")
+        .nth(1)
+        .and_then(|main| json_like_field(main, "Prefixes:"))
+        .unwrap_or(0)
+}
+
+fn json_like_field(text: &str, label: &str) -> Option<usize> {
+    let at = text.find(label)? + label.len();
+    text[at..].split_whitespace().next()?.parse().ok()
+}
+
+/// VmRSS and VmHWM of a process, in MiB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |label| json_like_field(&status, label).unwrap_or(0) as f64 / 1024.0;
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
+
 fn wait_until(mut cond: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(300), "no convergence");
+        assert!(start.elapsed() < Duration::from_secs(600), "no convergence");
         std::thread::sleep(Duration::from_millis(20));
     }
     start.elapsed()
 }
 
-fn ours(n: u32) -> (Duration, Duration) {
-    let mut pair = Pair::new("ours");
-    let ctl = pair.sender(n);
-    let path = format!("/var/run/netns/{}", pair.receiver);
-    let (tx, rx) = std::sync::mpsc::channel::<usize>();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let receiver = std::thread::spawn(move || {
-        let ns = std::fs::File::open(path).expect("netns");
-        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let mut config = SpeakerConfig::new(65001, "10.254.0.1".parse().expect("id"));
-            config.listen = None;
-            let (speaker, mut best) = Speaker::start(config, Filters::default())
-                .await
-                .expect("start");
-            let mut peer = PeerConfig::new("10.254.0.2".parse().expect("ip"), 65002);
-            peer.families = vec![Family::Ipv4Unicast];
-            speaker.add_peer(peer).await.expect("peer");
-            while speaker.peers().await.expect("status")[0].state != State::Established {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let _ = tx.send(0);
-            let mut table: HashSet<IpNet> = HashSet::new();
-            let mut done = std::pin::pin!(done_rx);
-            loop {
-                tokio::select! {
-                    Some(change) = best.recv() => {
-                        match change {
-                            BestChange::Updated(p, _) => table.insert(p),
-                            BestChange::Withdrawn(p) => table.remove(&p),
-                        };
-                        if best.is_empty() {
-                            let _ = tx.send(table.len());
-                        }
-                    }
-                    _ = &mut done => break,
-                }
-            }
-        });
-    });
-    let mut count = rx.recv().expect("established");
-    let latest = |count: &mut usize| {
-        while let Ok(c) = rx.try_recv() {
-            *count = c;
-        }
-        *count
-    };
-    birdc(&ctl, &["enable", "bulk"]);
-    let up = wait_until(|| latest(&mut count) == n as usize);
-    birdc(&ctl, &["disable", "bulk"]);
-    let down = wait_until(|| latest(&mut count) == 0);
-    let _ = done_tx.send(());
-    receiver.join().expect("receiver thread");
-    (up, down)
+/// One receiver's figures; `None` where not measured.
+struct Row {
+    name: &'static str,
+    rib_up: Duration,
+    fib_up: Option<Duration>,
+    rib_down: Duration,
+    fib_down: Option<Duration>,
+    rss: f64,
+    hwm: f64,
 }
 
-fn bird_receiver(n: u32) -> (Duration, Duration) {
+/// Runs the announce/withdraw cycle against a receiver whose RIB count and
+/// (optionally) FIB-holding PID are given.
+fn cycle(
+    name: &'static str,
+    ctl: &Path,
+    n: usize,
+    rib: impl Fn() -> usize,
+    fib_pid: Option<u32>,
+    mem_pid: u32,
+) -> Row {
+    let base = fib_pid.map(fib_count).unwrap_or(0);
+    let start = Instant::now();
+    birdc(ctl, &["enable", "bulk"]);
+    let rib_up = wait_until(|| rib() == n);
+    let fib_up = fib_pid.map(|pid| {
+        wait_until(|| fib_count(pid) >= base + n);
+        start.elapsed()
+    });
+    let (rss, hwm) = memory(mem_pid);
+    let start = Instant::now();
+    birdc(ctl, &["disable", "bulk"]);
+    let rib_down = wait_until(|| rib() == 0);
+    let fib_down = fib_pid.map(|pid| {
+        wait_until(|| fib_count(pid) <= base);
+        start.elapsed()
+    });
+    Row {
+        name,
+        rib_up,
+        fib_up,
+        rib_down,
+        fib_down,
+        rss,
+        hwm,
+    }
+}
+
+fn ours(n: usize) -> Row {
+    let mut pair = Pair::new("ours");
+    let ctl = pair.sender(n as u32);
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--receiver")
+        .arg(format!("/var/run/netns/{}", pair.receiver))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start receiver");
+    let pid = child.id();
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    pair.children.push(child);
+    let count = Arc::new(AtomicUsize::new(usize::MAX));
+    let shared = count.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(|l| l.ok()) {
+            if let Ok(c) = line.trim().parse() {
+                shared.store(c, Ordering::SeqCst);
+            }
+        }
+    });
+    wait_until(|| count.load(Ordering::SeqCst) == 0);
+    cycle(
+        "bgp (ours)",
+        &ctl,
+        n,
+        || count.load(Ordering::SeqCst),
+        None,
+        pid,
+    )
+}
+
+/// Child-process mode: our speaker in `netns`, printing its Loc-RIB size
+/// (0 once Established, then on every change, at most every 20 ms).
+fn receiver(netns: &str) {
+    let ns = std::fs::File::open(netns).expect("netns");
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let mut config = SpeakerConfig::new(65001, "10.254.0.1".parse().expect("id"));
+        config.listen = None;
+        let (speaker, mut best) = Speaker::start(config, Filters::default())
+            .await
+            .expect("start");
+        let mut peer = PeerConfig::new("10.254.0.2".parse().expect("ip"), 65002);
+        peer.families = vec![Family::Ipv4Unicast];
+        speaker.add_peer(peer).await.expect("peer");
+        while speaker.peers().await.expect("status")[0].state != State::Established {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Every prefix is announced once by one peer, so updates minus
+        // withdrawals is the Loc-RIB size without keeping a second table.
+        let mut size: isize = 0;
+        let mut printed = -1;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                Some(change) = best.recv() => match change {
+                    BestChange::Updated(..) => size += 1,
+                    BestChange::Withdrawn(_) => size -= 1,
+                },
+                _ = tick.tick() => {
+                    if size != printed {
+                        printed = size;
+                        let mut out = std::io::stdout().lock();
+                        if writeln!(out, "{size}").and_then(|()| out.flush()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn bird_receiver(n: usize, fib: bool) -> Row {
     let mut pair = Pair::new("bird");
-    let ctl = pair.sender(n);
+    let ctl = pair.sender(n as u32);
     let ns = pair.receiver.clone();
-    let rctl = pair.bird(
-        &ns,
-        "receiver",
-        "router id 10.254.0.1;\nprotocol device {}\n\
-         protocol bgp in1 { local 10.254.0.1 as 65001; neighbor 10.254.0.2 as 65002;\n\
-         ipv4 { import all; export none; }; }\n",
+    let kernel = if fib {
+        "protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; }\n"
+    } else {
+        ""
+    };
+    let conf = format!(
+        "router id 10.254.0.1;\nprotocol device {{}}\n{kernel}\
+         protocol bgp in1 {{ local 10.254.0.1 as 65001; neighbor 10.254.0.2 as 65002;\n\
+         ipv4 {{ import all; export none; }}; }}\n"
     );
+    let (rctl, pid) = pair.bird(&ns, "receiver", &conf);
     wait_until(|| birdc(&rctl, &["show", "protocols", "in1"]).contains("Established"));
-    birdc(&ctl, &["enable", "bulk"]);
-    let up = wait_until(|| bird_count(&rctl) == n as usize);
-    birdc(&ctl, &["disable", "bulk"]);
-    let down = wait_until(|| bird_count(&rctl) == 0);
-    (up, down)
+    cycle(
+        "BIRD 2",
+        &ctl,
+        n,
+        || bird_count(&rctl),
+        fib.then_some(pid),
+        pid,
+    )
+}
+
+fn frr_receiver(n: usize, fib: bool) -> Row {
+    let mut pair = Pair::new("frr");
+    let ctl = pair.sender(n as u32);
+    sh(&["chmod", "777", pair.dir.to_str().expect("utf-8 path")]);
+    let zebra = pair.frr("zebra", "hostname z\n", &[]);
+    let mut bgpd_args = vec!["-l", "10.254.0.1"];
+    if !fib {
+        bgpd_args.push("--no_kernel");
+    }
+    let bgpd = pair.frr(
+        "bgpd",
+        "hostname b\nrouter bgp 65001\n bgp router-id 10.254.0.1\n no bgp ebgp-requires-policy\n\
+         neighbor 10.254.0.2 remote-as 65002\n address-family ipv4 unicast\n\
+         \x20 neighbor 10.254.0.2 activate\n exit-address-family\n",
+        &bgpd_args,
+    );
+    let dir = pair.dir.clone();
+    wait_until(|| frr_summary(&dir).contains("\"state\":\"Established\""));
+    let mut row = cycle(
+        "FRR 8",
+        &ctl,
+        n,
+        || json_number(&frr_summary(&dir), "pfxRcd").unwrap_or(usize::MAX),
+        fib.then_some(zebra),
+        bgpd,
+    );
+    // bgpd and zebra both hold the routes when they go to the kernel.
+    if fib {
+        let (rss, hwm) = memory(zebra);
+        row.rss += rss;
+        row.hwm += hwm;
+        row.name = "FRR 8 (bgpd+zebra)";
+    }
+    row
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1e3)
+}
+
+fn print_table(title: &str, rows: &[Row]) {
+    println!("\n{title}");
+    println!(
+        "  {:<20} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  ratio to ours (RIB up, RIB down, HWM)",
+        "receiver", "RIB up", "FIB up", "RIB down", "FIB down", "RSS MiB", "HWM MiB"
+    );
+    let ours = &rows[0];
+    for row in rows {
+        let opt = |d: Option<Duration>| d.map(ms).unwrap_or_else(|| "-".into());
+        println!(
+            "  {:<20} {:>9} {:>9} {:>9} {:>9} {:>8.1} {:>8.1}  {:.2}x {:.2}x {:.2}x",
+            row.name,
+            ms(row.rib_up),
+            opt(row.fib_up),
+            ms(row.rib_down),
+            opt(row.fib_down),
+            row.rss,
+            row.hwm,
+            row.rib_up.as_secs_f64() / ours.rib_up.as_secs_f64(),
+            row.rib_down.as_secs_f64() / ours.rib_down.as_secs_f64(),
+            row.hwm / ours.hwm,
+        );
+    }
 }
 
 fn main() {
-    let n: u32 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
-    let (our_up, our_down) = ours(n);
-    let (bird_up, bird_down) = bird_receiver(n);
-    println!("{n} prefixes from a BIRD sender, time until the receiver's RIB has them / has none:");
-    println!("  receiver      announce    withdraw");
-    println!(
-        "  bgp (ours)  {:>8.0} ms {:>8.0} ms",
-        our_up.as_secs_f64() * 1e3,
-        our_down.as_secs_f64() * 1e3
-    );
-    println!(
-        "  BIRD 2      {:>8.0} ms {:>8.0} ms",
-        bird_up.as_secs_f64() * 1e3,
-        bird_down.as_secs_f64() * 1e3
-    );
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--receiver") {
+        return receiver(&args[2]);
+    }
+    let n_fib: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let n_rib: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    for (n, fib) in [(n_fib, true), (n_rib, false)] {
+        if n == 0 {
+            continue;
+        }
+        let rows = [ours(n), bird_receiver(n, fib), frr_receiver(n, fib)];
+        let what = if fib { "RIB and kernel FIB" } else { "RIB only" };
+        print_table(
+            &format!("{n} /26 prefixes from a BIRD sender, {what}; times in ms from enable/disable:"),
+            &rows,
+        );
+    }
 }

@@ -69,7 +69,7 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
 
     // The workload reaches the host; its gateway is answered by proxy ARP with ee:ee:...
     assert!(
-        pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]),
+        pod.exec_ok(&["ping", "-c", "1", "-W", "2", HOST_V4]),
         "ping host"
     );
     let neigh = pod.ip(&["neigh", "show", "169.254.1.1"]);
@@ -102,7 +102,7 @@ fn k8s_add_builds_the_dataplane_and_records_then_del_removes_all() {
     assert_eq!(result_ip(&again, 0), ip);
     assert_eq!(node.cali_links(), vec![host_if.clone()]);
     assert!(
-        pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]),
+        pod.exec_ok(&["ping", "-c", "1", "-W", "2", HOST_V4]),
         "ping after re-ADD"
     );
     assert_eq!(node.check_report().allocations, 1);
@@ -160,10 +160,10 @@ fn two_workloads_reach_each_other_and_the_host() {
         .expect_ok();
     let (ipa, ipb) = (result_ip(&ra, 0), result_ip(&rb, 0));
     assert_ne!(ipa, ipb);
-    assert!(a.try_exec(&["ping", "-c", "1", "-W", "2", &ipb]), "a -> b");
-    assert!(b.try_exec(&["ping", "-c", "1", "-W", "2", &ipa]), "b -> a");
+    assert!(a.exec_ok(&["ping", "-c", "1", "-W", "2", &ipb]), "a -> b");
+    assert!(b.exec_ok(&["ping", "-c", "1", "-W", "2", &ipa]), "b -> a");
     assert!(
-        node.host.try_exec(&["ping", "-c", "1", "-W", "2", &ipa]),
+        node.host.exec_ok(&["ping", "-c", "1", "-W", "2", &ipa]),
         "host -> a"
     );
 }
@@ -214,11 +214,11 @@ fn dual_stack_add_gives_ipv6_with_link_local_gateway() {
         "{host_route}"
     );
     assert!(
-        pod.try_exec(&["ping", "-6", "-c", "1", "-W", "3", HOST_V6]),
+        pod.exec_ok(&["ping", "-6", "-c", "1", "-W", "3", HOST_V6]),
         "ping6 host"
     );
     assert!(
-        pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]),
+        pod.exec_ok(&["ping", "-c", "1", "-W", "2", HOST_V4]),
         "ping host"
     );
     let wep = node.wep("ns6", "node--1-k8s-p6-eth0").unwrap();

@@ -57,7 +57,7 @@ fn tuning_portmap_and_bandwidth_chain_after_calico() {
         let qdisc = node.host.exec(&["tc", "qdisc", "show", "dev", &host_if]);
         assert!(qdisc.contains("tbf"), "{qdisc}");
         // The workload still reaches the host through the chain's changes.
-        assert!(pod.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]));
+        assert!(pod.exec_ok(&["ping", "-c", "1", "-W", "2", HOST_V4]));
 
         // DEL in reverse order, each with the final result as prevResult.
         let mut del = add.clone();

@@ -6,13 +6,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use datastore::{EtcdConfig, EtcdStore, ResourceClient, Store};
-use nix::sched::{setns, CloneFlags};
 use serde_json::{json, Value};
 
 const WORKERS: usize = 4;
@@ -125,17 +124,13 @@ fn in_host<T: Send + 'static>(
     node: &Node,
     f: impl FnOnce(tokio::runtime::Runtime) -> T + Send + 'static,
 ) -> T {
-    let ns = std::fs::File::open(node.host.path()).unwrap();
-    std::thread::spawn(move || {
-        setns(&ns, CloneFlags::CLONE_NEWNET).unwrap();
+    node.host.run(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         f(rt)
     })
-    .join()
-    .unwrap()
 }
 
 #[test]
@@ -143,8 +138,9 @@ fn four_by_hundred_concurrent_adds_then_dels_on_etcd() {
     let node = Node::new();
     let data = node.dir.path().join("etcd");
     let _etcd = Etcd(
-        Command::new("ip")
-            .args(["netns", "exec", &node.host.name, "etcd", "--name", "t"])
+        node.host
+            .command("etcd")
+            .args(["--name", "t"])
             .arg("--data-dir")
             .arg(&data)
             .args([

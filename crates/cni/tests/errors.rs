@@ -11,13 +11,9 @@ fn malformed_netconf_is_a_decode_error() {
     let node = Node::new();
     let pod = Netns::new("bad");
     let inv = Invocation::new("ADD", "bad1", &pod.path());
-    let mut child = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &node.host.name,
-            env!("CARGO_BIN_EXE_calico"),
-        ])
+    let mut child = node
+        .host
+        .command(env!("CARGO_BIN_EXE_calico"))
         .env_clear()
         .envs(inv.env())
         .stdin(std::process::Stdio::piped())

@@ -78,7 +78,7 @@ fn calico_delegates_to_host_local_and_passes_its_errors_on() {
     let add = Invocation::new("ADD", "hl1", &a.path()).k8s("ns", "hl1");
     let result = node.calico(&add, &conf).expect_ok();
     assert_eq!(result["ips"][0]["address"], "10.77.0.10/32");
-    assert!(a.try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]));
+    assert!(a.exec_ok(&["ping", "-c", "1", "-W", "2", HOST_V4]));
     let wep = node.wep("ns", "node--1-k8s-hl1-eth0").unwrap();
     assert_eq!(wep.spec.ip_networks, vec!["10.77.0.10/32"]);
 

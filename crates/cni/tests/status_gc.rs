@@ -58,7 +58,7 @@ fn gc_removes_what_the_runtime_no_longer_lists() {
 
     assert!(node.wep("ns", "node--1-k8s-gc0-eth0").is_some());
     assert!(node.allocation(&ips[0]).is_some());
-    assert!(pods[0].try_exec(&["ping", "-c", "1", "-W", "2", HOST_V4]));
+    assert!(pods[0].exec_ok(&["ping", "-c", "1", "-W", "2", HOST_V4]));
     for i in 1..3 {
         assert!(node.wep("ns", &format!("node--1-k8s-gc{i}-eth0")).is_none());
         assert!(

@@ -1,18 +1,11 @@
-//! The same commands against a real etcd v3 (started privately on 127.0.0.1 by the datastore
+//! The same commands against a real etcd v3 (started privately on 127.0.0.1 by the testkit
 //! crate's test harness): create, duplicate refusal, get table and YAML, replace conflict,
 //! label, delete and a missing delete.
-
-// The harness lives with the datastore's etcd tests (and is formatted there); this suite
-// uses only part of it.
-#[allow(dead_code)]
-#[rustfmt::skip]
-#[path = "../../datastore/tests/etcd_server/mod.rs"]
-mod etcd_server;
 
 mod common;
 
 use common::{pool, trimmed, Ctl};
-use etcd_server::EtcdServer;
+use testkit::etcd::EtcdServer;
 
 #[test]
 fn resource_commands_against_etcd() {

@@ -6,16 +6,11 @@
 //! 100,000 watch events out to 10 concurrent watchers. `STORE_BENCH_SCALE` (e.g. `0.1`)
 //! scales every count down for a quick run.
 
-// The harness is shared with the integration tests; this benchmark uses the plain server only.
-#[allow(dead_code)]
-#[path = "../tests/etcd_server/mod.rs"]
-mod etcd_server;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datastore::{connect, DatastoreConfig, EtcdConfig, Store};
-use etcd_server::EtcdServer;
+use testkit::etcd::EtcdServer;
 
 /// Concurrent writer tasks used for the create and watch phases.
 const WRITERS: usize = 32;

@@ -5,7 +5,6 @@
 
 #[macro_use]
 mod conformance;
-mod etcd_server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +13,8 @@ use conformance::{Backend, Opened};
 use datastore::{
     connect, DatastoreConfig, Error, EtcdConfig, EtcdStore, EventKind, Store, WatchEvent,
 };
-use etcd_server::pki::Pki;
-use etcd_server::{EtcdServer, ServerTls};
+use testkit::etcd::pki::Pki;
+use testkit::etcd::{EtcdServer, ServerTls};
 
 /// Each conformance test gets its own etcd; child processes reach it by its endpoint.
 struct Etcd;

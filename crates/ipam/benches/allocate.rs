@@ -2,10 +2,6 @@
 //! etcd, one address per request with its own handle, as the CNI plugin asks. Prints figures;
 //! asserts nothing about timing. `IPAM_BENCH_N` sets the request count (default 500).
 
-#[path = "../../datastore/tests/etcd_server/mod.rs"]
-#[allow(dead_code)]
-mod etcd_server;
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,7 +42,7 @@ fn main() {
     let embedded: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(&dir.path().join("bench.db")).unwrap());
     rt.block_on(run("embedded", embedded, n));
-    let server = etcd_server::EtcdServer::start();
+    let server = testkit::etcd::EtcdServer::start();
     let etcd: Arc<dyn Store> = Arc::new(
         rt.block_on(EtcdStore::connect(&EtcdConfig::new([server.endpoint()])))
             .unwrap(),

@@ -1,17 +1,13 @@
-//! One allocation lifecycle on a real etcd (the datastore crate's etcd test harness): claim,
+//! One allocation lifecycle on a real etcd (the testkit etcd harness): claim,
 //! explicit address, borrow, release, empty-block release when the pool stops selecting the
 //! host, and a clean `check` at the end.
-
-#[path = "../../datastore/tests/etcd_server/mod.rs"]
-#[allow(dead_code)]
-mod etcd_server;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use datastore::{EtcdConfig, EtcdStore, ResourceClient, Store};
-use etcd_server::EtcdServer;
 use ipam::{affinity_key, block_key, AssignIPArgs, AutoAssignArgs, Ipam};
+use testkit::etcd::EtcdServer;
 
 async fn apply(store: &Arc<dyn Store>, yaml: &str) {
     let client = ResourceClient::new(Arc::clone(store));

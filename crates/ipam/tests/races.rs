@@ -1,11 +1,7 @@
 //! Racing allocators never hand out one address twice and never lose an allocation:
 //! 4 OS processes x 100 allocations (this test binary re-executed as workers, selected by
 //! an environment variable) and 8 tasks in one process, on one embedded store file and on
-//! a real etcd (the datastore crate's etcd test harness).
-
-#[path = "../../datastore/tests/etcd_server/mod.rs"]
-#[allow(dead_code)]
-mod etcd_server;
+//! a real etcd (the testkit etcd harness).
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -13,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use datastore::{EmbeddedStore, EtcdConfig, EtcdStore, ResourceClient, Store};
-use etcd_server::EtcdServer;
 use ipam::{AutoAssignArgs, Ipam};
+use testkit::etcd::EtcdServer;
 
 /// Set in a re-executed worker: `embedded:<file>` or `etcd:<endpoint>`.
 const TARGET_ENV: &str = "IPAM_RACE_TARGET";

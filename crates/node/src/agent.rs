@@ -14,8 +14,10 @@
 //!   ┌──────────────┐  liveness tick       │   DataplaneDriver: policy engine,    │──► --record-events
 //!   │ interval     │ ───────────────────► │   last programmed nft tables         │    (JSON lines)
 //!   └──────────────┘  apply deadline,     │   (dataplane_driver module)          │──► nft, routes,
-//!   timers ─────────  drift-check tick ─► │                                      │    sysctls
-//!                                         └───┬──────────────┬───────────────┬───┘
+//!   timers ─────────  drift-check tick ─► │   BgpManager (bgp module)            │    sysctls
+//!   ┌──────────────┐  BgpEvent (best     │                                      │──► BGP speaker,
+//!   │ BGP speaker  │ ─ route, grace) ───► │                                      │    proto-bird routes
+//!   └──────────────┘                      └───┬──────────────┬───────────────┬───┘
 //!                          reports (Health)   │    counters  │  watch channel│
 //!                                             ▼    (Metrics) ▼               ▼
 //!                        health HTTP task: /liveness  metrics HTTP   status socket task
@@ -37,7 +39,8 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-use crate::dataplane_driver::{self, DataplaneDriver};
+use crate::bgp::{BgpEvent, BgpManager, BgpOptions};
+use crate::dataplane_driver::{self, DataplaneDriver, COALESCE};
 use crate::felix_config::ServeConfig;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -137,8 +140,16 @@ pub async fn run(options: AgentOptions) -> Result<()> {
     let dataplane = settings
         .dataplane_enabled
         .then(|| DataplaneDriver::new(&name, Arc::clone(&metrics)));
+    let bgp = if settings.bgp_enabled {
+        Some(BgpManager::new(BgpOptions::new(&name))?)
+    } else {
+        None
+    };
     let agent = Agent {
         dataplane,
+        bgp,
+        bgp_dirty: false,
+        bgp_last: tokio::time::Instant::now(),
         refresh_every,
         name,
         model: Model::default(),
@@ -175,6 +186,12 @@ pub(crate) async fn connect(config_file: Option<&Path>) -> Result<Arc<dyn Store>
 struct Agent {
     /// `None` with `CALICO_DATAPLANE=none`.
     dataplane: Option<DataplaneDriver>,
+    /// `None` unless the networking backend is BGP (`bird`).
+    bgp: Option<BgpManager>,
+    /// The BGP inputs changed since the last reconcile.
+    bgp_dirty: bool,
+    /// When BGP was last reconciled (reconciles are coalesced like dataplane applies).
+    bgp_last: tokio::time::Instant,
     /// Drift-check period; `None` disables it.
     refresh_every: Option<Duration>,
     name: String,
@@ -194,12 +211,18 @@ impl Agent {
         let mut sigterm = signal(SignalKind::terminate()).map_err(io)?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(io)?;
         let mut tick = tokio::time::interval(LIVENESS_TICK);
-        let mut refresh = tokio::time::interval(self.refresh_every.unwrap_or(LIVENESS_TICK));
+        let refresh_every = self.refresh_every.unwrap_or(LIVENESS_TICK);
+        let first_refresh = tokio::time::Instant::now() + refresh_every;
+        let mut refresh = tokio::time::interval_at(first_refresh, refresh_every);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let apply_at = self.dataplane.as_ref().and_then(DataplaneDriver::due_at);
+            let bgp_at = (self.bgp_dirty && self.model.in_sync()).then(|| self.bgp_last + COALESCE);
             let refresh_on = self.refresh_every.is_some()
-                && self.dataplane.as_ref().is_some_and(DataplaneDriver::in_sync);
+                && self
+                    .dataplane
+                    .as_ref()
+                    .is_some_and(DataplaneDriver::in_sync);
             tokio::select! {
                 update = updates.recv() => match update {
                     Some(update) => {
@@ -213,7 +236,13 @@ impl Agent {
                 _ = tokio::time::sleep_until(apply_at.unwrap_or_else(tokio::time::Instant::now)),
                     if apply_at.is_some() => self.program_dataplane(false).await,
                 _ = refresh.tick(), if refresh_on => self.program_dataplane(true).await,
-                _ = tick.tick() => self.health.report("agent", true, true),
+                _ = tokio::time::sleep_until(bgp_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if bgp_at.is_some() => self.reconcile_bgp().await,
+                event = next_bgp_event(self.bgp.as_mut()) => self.bgp_event(event).await,
+                _ = tick.tick() => {
+                    self.health.report("agent", true, true);
+                    self.publish_bgp_status().await;
+                }
                 _ = sigterm.recv() => {
                     tracing::info!("SIGTERM: shutting down");
                     return Ok(());
@@ -240,7 +269,11 @@ impl Agent {
         };
         match result {
             Ok(applied) if applied.nft_commands + applied.route_changes > 0 => {
-                let what = if refresh { "drift repaired" } else { "dataplane updated" };
+                let what = if refresh {
+                    "drift repaired"
+                } else {
+                    "dataplane updated"
+                };
                 tracing::info!(
                     nft_commands = applied.nft_commands,
                     rules_written = applied.rules_written,
@@ -256,12 +289,46 @@ impl Agent {
         }
     }
 
+    async fn reconcile_bgp(&mut self) {
+        self.bgp_dirty = false;
+        self.bgp_last = tokio::time::Instant::now();
+        if let Some(bgp) = self.bgp.as_mut() {
+            if let Err(e) = bgp.reconcile().await {
+                tracing::error!(error = %e, "BGP reconcile failed");
+                self.metrics.error("bgp");
+            }
+        }
+    }
+
+    async fn bgp_event(&mut self, event: BgpEvent) {
+        if let Some(bgp) = self.bgp.as_mut() {
+            if let Err(e) = bgp.apply_event(event).await {
+                tracing::error!(error = %e, "BGP route programming failed");
+                self.metrics.error("bgp");
+            }
+        }
+    }
+
+    /// Refreshes the BGP peer rows of the status report.
+    async fn publish_bgp_status(&self) {
+        let Some(bgp) = self.bgp.as_ref() else {
+            return;
+        };
+        match bgp.status_rows().await {
+            Ok(rows) => self.status.send_modify(|report| report.bgp_peers = rows),
+            Err(e) => tracing::warn!(error = %e, "cannot read BGP peer status"),
+        }
+    }
+
     fn handle(&mut self, update: SyncUpdate) {
         if !matches!(update, SyncUpdate::Status { .. }) {
             self.metrics.update_processed();
         }
         if let Some(driver) = self.dataplane.as_mut() {
             driver.handle(&update);
+        }
+        if let Some(bgp) = self.bgp.as_mut() {
+            self.bgp_dirty |= bgp.handle(&update);
         }
         match self.model.apply(update) {
             Change::None => {}
@@ -317,6 +384,14 @@ impl Agent {
                 fill_node_status(report, node);
             }
         });
+    }
+}
+
+/// The BGP manager's next event; never, without one.
+async fn next_bgp_event(bgp: Option<&mut BgpManager>) -> BgpEvent {
+    match bgp {
+        Some(bgp) => bgp.next_event().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -102,6 +102,9 @@ pub struct Settings {
     pub calico_version: String,
     /// `CALICO_DATAPLANE`: `nftables` (default) programs the kernel; `none` runs without.
     pub dataplane_enabled: bool,
+    /// `CALICO_NETWORKING_BACKEND`: `bird` (default) runs the BGP speaker; `vxlan` and
+    /// `none` do not.
+    pub bgp_enabled: bool,
 }
 
 /// Parses a boolean as Go's `strconv.ParseBool` does.
@@ -136,6 +139,17 @@ impl Settings {
                 ))
             }
         };
+        let bgp_enabled = match var("CALICO_NETWORKING_BACKEND").as_deref().map(str::trim) {
+            None | Some("bird") => true,
+            Some("vxlan" | "none") => false,
+            Some(other) => {
+                return Err(Error::setting(
+                    "CALICO_NETWORKING_BACKEND",
+                    other,
+                    "expected bird, vxlan or none",
+                ))
+            }
+        };
         Ok(Settings {
             node_name: var("NODENAME").map(|n| n.trim().to_string()),
             state_dir: var("CALICO_STATE_DIR")
@@ -159,6 +173,7 @@ impl Settings {
             calico_version: var("CALICO_VERSION")
                 .unwrap_or_else(|| format!("v{}", env!("CARGO_PKG_VERSION"))),
             dataplane_enabled,
+            bgp_enabled,
         })
     }
 }
@@ -255,6 +270,7 @@ mod tests {
         assert_eq!(s.ipv6_pool.block_size, 122);
         assert!(!s.ipv6_pool.nat_outgoing);
         assert!(s.dataplane_enabled);
+        assert!(s.bgp_enabled);
     }
 
     #[test]
@@ -273,6 +289,7 @@ mod tests {
             ("CALICO_STATE_DIR", "/tmp/x"),
             ("CLUSTER_TYPE", "k8s,bgp"),
             ("CALICO_DATAPLANE", "none"),
+            ("CALICO_NETWORKING_BACKEND", "vxlan"),
         ])
         .unwrap();
         assert_eq!(s.node_name.as_deref(), Some("node-1"));
@@ -294,6 +311,7 @@ mod tests {
         assert_eq!(s.state_dir, PathBuf::from("/tmp/x"));
         assert_eq!(s.cluster_type.as_deref(), Some("k8s,bgp"));
         assert!(!s.dataplane_enabled);
+        assert!(!s.bgp_enabled);
         let none = settings(&[("IP", "none"), ("IP6", "fd00::1")]).unwrap();
         assert_eq!(none.ipv4, AddressSetting::Disabled);
         assert!(matches!(

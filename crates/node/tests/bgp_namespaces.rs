@@ -137,21 +137,20 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// BGP routes (`proto bird`) in a namespace's main table, one line each.
+/// BGP routes (`proto bird`) of both families in a namespace's main table, one line each.
 fn bgp_routes(ns: &str) -> String {
-    run(&["ip", "-n", ns, "route", "show", "proto", "12"])
+    run(&["ip", "-n", ns, "-4", "route", "show", "proto", "12"])
+        + &run(&["ip", "-n", ns, "-6", "route", "show", "proto", "12"])
 }
 
-/// Whether `ns` routes `dst` via `via` with our protocol number.
+/// Whether `ns` routes `dst` via `via` with our protocol number (shown as `proto bird`).
 fn has_route(ns: &str, dst: &str, via: &str) -> bool {
-    let full = run(&["ip", "-n", ns, "route", "show", dst]);
-    bgp_routes(ns)
-        .lines()
-        .any(|l| l.starts_with(&format!("{dst} via {via} ")))
-        && full.lines().any(|l| {
-            l.contains(&format!("via {via} "))
-                && (l.contains("proto bird") || l.contains("proto 12"))
-        })
+    let family = if dst.contains(':') { "-6" } else { "-4" };
+    let line = format!("{dst} via {via} ");
+    bgp_routes(ns).lines().any(|l| l.starts_with(&line))
+        && run(&["ip", "-n", ns, family, "route", "show"])
+            .lines()
+            .any(|l| l.starts_with(&line) && l.contains(" proto bird "))
 }
 
 enum Cmd {

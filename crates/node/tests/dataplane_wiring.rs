@@ -127,7 +127,7 @@ fn echo_server(ns: &str) {
 fn connect(from: &str, to: Ipv4Addr) -> Option<TcpStream> {
     in_ns(from, move || {
         let addr = SocketAddr::from((to, PORT));
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(400)).ok()?;
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
         stream
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
@@ -153,7 +153,10 @@ fn echo(stream: &mut TcpStream) -> bool {
 fn wait_until(what: &str, timeout: Duration, mut probe: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !probe() {
-        assert!(start.elapsed() < timeout, "timed out ({timeout:?}) waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out ({timeout:?}) waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     start.elapsed()
@@ -186,7 +189,15 @@ impl Cluster {
             &["link", "set", "eth0", "up"],
             &["link", "set", "eth0p", "up"],
             // Proxy ARP answers for 169.254.1.1 only if the node has a route to it.
-            &["route", "add", "default", "via", "10.231.9.1", "dev", "eth0"],
+            &[
+                "route",
+                "add",
+                "default",
+                "via",
+                "10.231.9.1",
+                "dev",
+                "eth0",
+            ],
         ] {
             let mut full = vec!["-n", &node_ns];
             full.extend_from_slice(args);
@@ -270,8 +281,8 @@ impl Cluster {
     /// The handles of our v4 table and every rule in it: equal before and after a restart
     /// only if nothing was deleted and re-created.
     fn rule_handles(&self) -> Vec<String> {
-        let doc: Value = serde_json::from_str(&self.nft(&["-j", "list", "table", "ip", "calico"]))
-            .unwrap();
+        let doc: Value =
+            serde_json::from_str(&self.nft(&["-j", "list", "table", "ip", "calico"])).unwrap();
         let mut out: Vec<String> = doc["nftables"]
             .as_array()
             .unwrap()
@@ -290,7 +301,12 @@ impl Cluster {
 
     /// A workload `pod` with `labels`: through the real CNI plugin when it is built, else
     /// plumbed by hand the way the plugin does it. Returns its pod namespace and address.
-    fn workload(&mut self, pod: &str, labels: &[(&str, &str)], fallback_ip: Ipv4Addr) -> (String, Ipv4Addr) {
+    fn workload(
+        &mut self,
+        pod: &str,
+        labels: &[(&str, &str)],
+        fallback_ip: Ipv4Addr,
+    ) -> (String, Ipv4Addr) {
         let pod_ns = self.nets.add(pod);
         let plugin_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug");
         let ip = if plugin_dir.join("calico").exists() && plugin_dir.join("calico-ipam").exists() {
@@ -385,8 +401,17 @@ impl Cluster {
             full.extend_from_slice(args);
             run("ip", &full);
         };
-        n(&["link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", pod_ns]);
-        n(&["link", "set", &host_if, "address", "ee:ee:ee:ee:ee:ee", "up"]);
+        n(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", pod_ns,
+        ]);
+        n(&[
+            "link",
+            "set",
+            &host_if,
+            "address",
+            "ee:ee:ee:ee:ee:ee",
+            "up",
+        ]);
         for key in [
             format!("net.ipv4.conf.{host_if}.proxy_arp=1"),
             format!("net.ipv4.neigh.{host_if}.proxy_delay=0"),
@@ -399,8 +424,24 @@ impl Cluster {
         for args in [
             &["addr", "add", cidr.as_str(), "dev", "eth0"][..],
             &["link", "set", "eth0", "up"],
-            &["route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"],
-            &["route", "add", "default", "via", "169.254.1.1", "dev", "eth0"],
+            &[
+                "route",
+                "add",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+                "scope",
+                "link",
+            ],
+            &[
+                "route",
+                "add",
+                "default",
+                "via",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+            ],
         ] {
             let mut full = vec!["-n", pod_ns];
             full.extend_from_slice(args);
@@ -417,17 +458,33 @@ impl Cluster {
 #[test]
 fn policy_is_enforced_survives_restart_and_repairs_drift() {
     let mut c = Cluster::new();
-    run("ip", &["netns", "exec", &c.node_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &c.node_ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ],
+    );
     let mut agent = c.start_agent();
     // kube-controllers' namespace profile: allow all, so pods are open until a policy
     // selects them.
     c.apply(&format!(
         "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {{name: kns.{POD_NAMESPACE}}}\nspec:\n  ingress: [{{action: Allow}}]\n  egress: [{{action: Allow}}]\n  labelsToApply: {{pcns.projectcalico.org/name: {POD_NAMESPACE}}}\n"
     ));
-    let (client_ns, client_ip) =
-        c.workload("client", &[("role", "client")], Ipv4Addr::new(10, 244, 200, 1));
-    let (server_ns, server_ip) =
-        c.workload("server", &[("role", "server")], Ipv4Addr::new(10, 244, 200, 2));
+    let (client_ns, client_ip) = c.workload(
+        "client",
+        &[("role", "client")],
+        Ipv4Addr::new(10, 244, 200, 1),
+    );
+    let (server_ns, server_ip) = c.workload(
+        "server",
+        &[("role", "server")],
+        Ipv4Addr::new(10, 244, 200, 2),
+    );
     echo_server(&client_ns);
     echo_server(&server_ns);
 
@@ -480,13 +537,21 @@ fn policy_is_enforced_survives_restart_and_repairs_drift() {
         "restart converged without re-creating the table or any rule"
     );
     assert!(tcp_ok(&client_ns, server_ip));
-    assert!(!tcp_ok(&server_ns, client_ip), "policy still holds after restart");
+    assert!(
+        !tcp_ok(&server_ns, client_ip),
+        "policy still holds after restart"
+    );
 
     // Delete our table by hand: the drift check restores it.
     c.nft(&["delete", "table", "ip", "calico"]);
     let node_ns = c.node_ns.clone();
     let took = wait_until("the table to be restored", Duration::from_secs(15), || {
-        succeeds("ip", &["netns", "exec", &node_ns, "nft", "list", "table", "ip", "calico"])
+        succeeds(
+            "ip",
+            &[
+                "netns", "exec", &node_ns, "nft", "list", "table", "ip", "calico",
+            ],
+        )
     });
     println!("table deleted -> restored: {took:?}");
     wait_until("policy after repair", Duration::from_secs(5), || {
@@ -512,6 +577,9 @@ fn policy_is_enforced_survives_restart_and_repairs_drift() {
         .unwrap()
         .contains("np/demo/allow-client"));
     let listing = c.nft(&["list", "table", "ip", "calico"]);
-    assert!(listing.contains("cali-pi-np/demo/default-deny"), "{listing}");
+    assert!(
+        listing.contains("cali-pi-np/demo/default-deny"),
+        "{listing}"
+    );
     drop(agent);
 }

@@ -8,15 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 
 use datastore::{EmbeddedStore, ResourceClient, Store};
 use serde_json::{json, Value};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+#[allow(unused_imports)]
+pub use testkit::run;
 
 /// The host namespace's uplink address (what workloads ping).
 pub const HOST_V4: &str = "10.99.0.1";
@@ -24,85 +24,21 @@ pub const HOST_V6: &str = "fd99::1";
 /// The host namespace's uplink interface.
 pub const UPLINK: &str = "uplink0";
 
-/// A network namespace removed on drop.
-pub struct Netns {
-    pub name: String,
-}
+/// A network namespace named `ccnit-<pid>-<n>-<tag>`, removed on drop.
+pub struct Netns(testkit::Netns);
 
 impl Netns {
     pub fn new(tag: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("ccnit-{}-{n}-{tag}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
-        Netns { name }
-    }
-
-    pub fn path(&self) -> String {
-        format!("/var/run/netns/{}", self.name)
-    }
-
-    /// Runs a command inside this namespace and returns its stdout (panics on failure).
-    pub fn exec(&self, args: &[&str]) -> String {
-        let mut full = vec!["netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        run("ip", &full)
-    }
-
-    /// Like `exec` but returns whether it succeeded.
-    pub fn try_exec(&self, args: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    }
-
-    /// `ip -n NS <args>`.
-    pub fn ip(&self, args: &[&str]) -> String {
-        let mut full = vec!["-n", &self.name];
-        full.extend_from_slice(args);
-        run("ip", &full)
-    }
-
-    pub fn sysctl(&self, path: &str) -> String {
-        self.exec(&["cat", &format!("/proc/sys/{path}")])
-            .trim()
-            .to_string()
-    }
-
-    pub fn has_link(&self, name: &str) -> bool {
-        Command::new("ip")
-            .args(["-n", &self.name, "link", "show", name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+        Netns(testkit::Netns::new("ccnit", tag))
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
+impl Deref for Netns {
+    type Target = testkit::Netns;
 
-/// Runs a command, panicking with its stderr on failure.
-pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    fn deref(&self) -> &testkit::Netns {
+        &self.0
+    }
 }
 
 /// The directory holding our plugin binaries.
@@ -207,13 +143,7 @@ impl Node {
     pub fn new() -> Self {
         let host = Netns::new("host");
         // The node's uplink (this kernel has no dummy driver: a veth pair stands in).
-        host.ip(&[
-            "link", "add", UPLINK, "type", "veth", "peer", "name", "uplink1",
-        ]);
-        host.ip(&["link", "set", "uplink1", "up"]);
-        host.ip(&["addr", "add", &format!("{HOST_V4}/24"), "dev", UPLINK]);
-        host.ip(&["link", "set", UPLINK, "up"]);
-        host.ip(&["route", "add", "default", "dev", UPLINK]);
+        host.uplink(UPLINK, "uplink1", &format!("{HOST_V4}/24"));
         host.exec(&["sysctl", "-qw", "net.ipv6.conf.uplink0.disable_ipv6=0"]);
         host.ip(&[
             "-6",
@@ -286,9 +216,9 @@ impl Node {
 
     /// Runs `binary` inside the host namespace with `inv`'s environment and `stdin`.
     pub fn run_plugin(&self, binary: &Path, inv: &Invocation, stdin: &Value) -> Ran {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.host.name])
-            .arg(binary)
+        let mut child = self
+            .host
+            .command(binary)
             .env_clear()
             .envs(inv.env())
             .stdin(Stdio::piped())

@@ -191,9 +191,7 @@ fn selector_sets(model: &Model) -> BTreeMap<String, Vec<ipnet::IpNet>> {
 /// keep the first (by endpoint key) so one bad endpoint cannot stop policy for the rest.
 fn dedup_interfaces(state: &mut DesiredState) {
     let mut seen = BTreeSet::new();
-    state
-        .workloads
-        .retain(|w| seen.insert(w.interface.clone()));
+    state.workloads.retain(|w| seen.insert(w.interface.clone()));
     state
         .host_endpoints
         .retain(|h| seen.insert(h.interface.clone()));

@@ -27,7 +27,8 @@ pub async fn dump(datastore_config: Option<&Path>) -> Result<String> {
     let store = agent::connect(datastore_config).await?;
     let name = nodename::resolve(settings.node_name.as_deref(), &settings.state_dir)?;
     let metrics = Arc::new(Metrics::new());
-    let (_syncer, mut updates) = syncer::spawn(store, Arc::clone(&metrics), SyncerOptions::default());
+    let (_syncer, mut updates) =
+        syncer::spawn(store, Arc::clone(&metrics), SyncerOptions::default());
     let mut driver = DataplaneDriver::new(&name, metrics);
     loop {
         let Some(update) = updates.recv().await else {
@@ -50,8 +51,7 @@ pub async fn dump(datastore_config: Option<&Path>) -> Result<String> {
     for family in [IpVersion::V4, IpVersion::V6] {
         let wanted = dataplane::render(&desired.state, family)
             .map_err(|e| Error::dataplane("rendering nftables", e))?;
-        let have =
-            nft::read_table(family).map_err(|e| Error::dataplane("reading nftables", e))?;
+        let have = nft::read_table(family).map_err(|e| Error::dataplane("reading nftables", e))?;
         let key = wanted.family_name();
         nft_desired.insert(key, dataplane::diff(&Table::empty(family), &wanted).text);
         nft_pending.insert(key, dataplane::diff(&have, &wanted).text);

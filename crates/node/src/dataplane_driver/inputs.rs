@@ -139,7 +139,10 @@ impl NodeInputs {
                 let key = EndpointKey::workload(namespace.unwrap_or_default(), name);
                 self.workloads.remove(&key).is_some()
             }
-            Kind::HostEndpoint => self.host_endpoints.remove(&EndpointKey::host(name)).is_some(),
+            Kind::HostEndpoint => self
+                .host_endpoints
+                .remove(&EndpointKey::host(name))
+                .is_some(),
             Kind::IPPool => self.pools.remove(name).is_some(),
             Kind::FelixConfiguration => self.endpoint_to_host.remove(name).is_some(),
             _ => false,

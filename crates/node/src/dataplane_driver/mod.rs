@@ -197,7 +197,19 @@ impl DataplaneDriver {
             Some(r) => r,
             None => RouteManager::new().map_err(|e| Error::dataplane("opening netlink", e))?,
         };
-        let synced = routes.sync(&desired.routes).await;
+        // A route to a missing interface would fail the whole sync: such a workload (its
+        // veth not created yet, or already gone) gets its route once the interface exists,
+        // at the latest on the next drift check.
+        let present: BTreeSet<Route> = desired
+            .routes
+            .iter()
+            .filter(|r| match r {
+                Route::Workload { iface, .. } => interface_exists(iface),
+                Route::Blackhole { .. } => true,
+            })
+            .cloned()
+            .collect();
+        let synced = routes.sync(&present).await;
         self.routes = Some(routes);
         let diff = synced.map_err(|e| Error::dataplane("syncing routes", e))?;
         applied.route_changes = diff.add.len() + diff.delete.len();
@@ -243,17 +255,21 @@ impl DataplaneDriver {
         }
         self.configured.retain(|k| wanted.contains(k));
         for (iface, family) in wanted {
-            if self.configured.contains(&(iface.clone(), family)) {
+            if self.configured.contains(&(iface.clone(), family)) || !interface_exists(&iface) {
                 continue;
             }
             match dataplane::sysctl::configure_workload_interface(&iface, family) {
                 Ok(()) => {
                     self.configured.insert((iface, family));
                 }
-                Err(e) => tracing::debug!(error = %e, "interface sysctls not written yet"),
+                Err(e) => tracing::warn!(error = %e, "cannot write interface sysctls"),
             }
         }
     }
+}
+
+fn interface_exists(name: &str) -> bool {
+    nix::net::if_::if_nametoindex(name).is_ok()
 }
 
 fn read(family: IpVersion) -> Result<Table> {

@@ -22,7 +22,7 @@ pub struct ServerTls {
 }
 
 /// A client's (CA, certificate, key) files.
-type ClientFiles = (PathBuf, PathBuf, PathBuf);
+pub type ClientFiles = (PathBuf, PathBuf, PathBuf);
 
 /// What `etcdctl` needs to talk to the server (TLS files, user).
 #[derive(Default)]
