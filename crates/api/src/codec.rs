@@ -18,15 +18,23 @@ pub fn decode_documents(text: &str) -> Result<Vec<Resource>, Error> {
     Ok(out)
 }
 
-fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
+/// Input that starts with `{` or `[` is one JSON document: its value, or the decode error
+/// (as document 1). `None` for anything else (YAML).
+pub(crate) fn json_document(text: &str) -> Option<Result<Value, Error>> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let v: Value = serde_json::from_str(text).map_err(|e| Error::Decode {
-            document: 1,
-            path: String::new(),
-            message: format!("invalid JSON: {e}"),
-        })?;
-        return Ok(vec![v]);
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    Some(serde_json::from_str(text).map_err(|e| Error::Decode {
+        document: 1,
+        path: String::new(),
+        message: format!("invalid JSON: {e}"),
+    }))
+}
+
+fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
+    if let Some(json) = json_document(text) {
+        return Ok(vec![json?]);
     }
     let mut docs = Vec::new();
     for (index, chunk) in split_yaml_documents(text).into_iter().enumerate() {
@@ -71,14 +79,14 @@ pub(crate) fn parse_yaml_at(doc: &str, first_line: usize) -> Result<Value, Strin
 }
 
 /// One YAML document and the 0-based line of the input it starts on.
-struct Chunk {
-    first_line: usize,
-    text: String,
+pub(crate) struct Chunk {
+    pub(crate) first_line: usize,
+    pub(crate) text: String,
 }
 
 /// Splits YAML text at `---` document markers (a line that is `---`, possibly followed by
 /// a space and content), remembering where each document starts.
-fn split_yaml_documents(text: &str) -> Vec<Chunk> {
+pub(crate) fn split_yaml_documents(text: &str) -> Vec<Chunk> {
     let mut docs = vec![Chunk {
         first_line: 0,
         text: String::new(),
@@ -107,7 +115,7 @@ fn split_yaml_documents(text: &str) -> Vec<Chunk> {
     docs
 }
 
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

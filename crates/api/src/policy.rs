@@ -234,73 +234,86 @@ fn unique_hints(ctx: &Ctx, hints: &[PerformanceHint]) -> Check {
     Ok(())
 }
 
+/// Defaults shared by both policy kinds: the tier (and its label), inferred policy types and
+/// normalised rules.
+fn policy_defaults(
+    metadata: &mut ObjectMeta,
+    tier: &mut String,
+    types: &mut Vec<PolicyType>,
+    ingress: &mut [Rule],
+    egress: &mut [Rule],
+) {
+    if tier.is_empty() {
+        *tier = DEFAULT_TIER.to_string();
+    }
+    metadata.labels.insert(TIER_LABEL.to_string(), tier.clone());
+    if types.is_empty() {
+        *types = infer_policy_types(ingress, egress);
+    }
+    rule::normalise_rules(ingress);
+    rule::normalise_rules(egress);
+}
+
+/// The tier reference and the selectors both policy kinds carry.
+fn tier_and_selectors(ctx: &Ctx, tier: &str, selector: &str, service_account: &str) -> Check {
+    tier_ref(ctx, tier)?;
+    check::selector(ctx, "spec.selector", selector, false)?;
+    check::selector(ctx, "spec.serviceAccountSelector", service_account, false)
+}
+
+/// Policy types and performance hints are each listed at most once.
+fn unique_types_and_hints(ctx: &Ctx, types: &[PolicyType], hints: &[PerformanceHint]) -> Check {
+    unique_types(ctx, types)?;
+    unique_hints(ctx, hints)
+}
+
+/// Both rule lists, in order.
+fn rule_lists(ctx: &Ctx, ingress: &[Rule], egress: &[Rule], scope: Scope) -> Check {
+    rule::validate_rules(ctx, "spec.ingress", ingress, Direction::Ingress, scope)?;
+    rule::validate_rules(ctx, "spec.egress", egress, Direction::Egress, scope)
+}
+
 impl NetworkPolicy {
     pub(crate) fn apply_defaults(&mut self) {
         let s = &mut self.spec;
-        if s.tier.is_empty() {
-            s.tier = DEFAULT_TIER.to_string();
-        }
-        self.metadata
-            .labels
-            .insert(TIER_LABEL.to_string(), s.tier.clone());
-        if s.types.is_empty() {
-            s.types = infer_policy_types(&s.ingress, &s.egress);
-        }
-        rule::normalise_rules(&mut s.ingress);
-        rule::normalise_rules(&mut s.egress);
+        policy_defaults(
+            &mut self.metadata,
+            &mut s.tier,
+            &mut s.types,
+            &mut s.ingress,
+            &mut s.egress,
+        );
     }
 
     pub(crate) fn validate(&self) -> Check {
         let ctx = Ctx::new(Kind::NetworkPolicy, &self.metadata);
         policy_name(&ctx, &self.metadata.name, true)?;
         let s = &self.spec;
-        tier_ref(&ctx, &s.tier)?;
-        check::selector(&ctx, "spec.selector", &s.selector, false)?;
-        check::selector(
-            &ctx,
-            "spec.serviceAccountSelector",
-            &s.service_account_selector,
-            false,
-        )?;
-        unique_types(&ctx, &s.types)?;
-        unique_hints(&ctx, &s.performance_hints)?;
-        let scope = Scope::Namespaced;
-        rule::validate_rules(&ctx, "spec.ingress", &s.ingress, Direction::Ingress, scope)?;
-        rule::validate_rules(&ctx, "spec.egress", &s.egress, Direction::Egress, scope)
+        tier_and_selectors(&ctx, &s.tier, &s.selector, &s.service_account_selector)?;
+        unique_types_and_hints(&ctx, &s.types, &s.performance_hints)?;
+        rule_lists(&ctx, &s.ingress, &s.egress, Scope::Namespaced)
     }
 }
 
 impl GlobalNetworkPolicy {
     pub(crate) fn apply_defaults(&mut self) {
         let s = &mut self.spec;
-        if s.tier.is_empty() {
-            s.tier = DEFAULT_TIER.to_string();
-        }
-        self.metadata
-            .labels
-            .insert(TIER_LABEL.to_string(), s.tier.clone());
-        if s.types.is_empty() {
-            s.types = infer_policy_types(&s.ingress, &s.egress);
-        }
-        rule::normalise_rules(&mut s.ingress);
-        rule::normalise_rules(&mut s.egress);
+        policy_defaults(
+            &mut self.metadata,
+            &mut s.tier,
+            &mut s.types,
+            &mut s.ingress,
+            &mut s.egress,
+        );
     }
 
     pub(crate) fn validate(&self) -> Check {
         let ctx = Ctx::new(Kind::GlobalNetworkPolicy, &self.metadata);
         policy_name(&ctx, &self.metadata.name, false)?;
         let s = &self.spec;
-        tier_ref(&ctx, &s.tier)?;
-        check::selector(&ctx, "spec.selector", &s.selector, false)?;
-        check::selector(
-            &ctx,
-            "spec.serviceAccountSelector",
-            &s.service_account_selector,
-            false,
-        )?;
+        tier_and_selectors(&ctx, &s.tier, &s.selector, &s.service_account_selector)?;
         check::selector(&ctx, "spec.namespaceSelector", &s.namespace_selector, false)?;
-        unique_types(&ctx, &s.types)?;
-        unique_hints(&ctx, &s.performance_hints)?;
+        unique_types_and_hints(&ctx, &s.types, &s.performance_hints)?;
         ctx.ensure(!(s.do_not_track && s.pre_dnat), "spec.preDNAT", || {
             "preDNAT and doNotTrack cannot both be true".to_string()
         })?;
@@ -320,9 +333,7 @@ impl GlobalNetworkPolicy {
                 "preDNAT policy cannot have Egress type".to_string()
             })?;
         }
-        let scope = Scope::Global;
-        rule::validate_rules(&ctx, "spec.ingress", &s.ingress, Direction::Ingress, scope)?;
-        rule::validate_rules(&ctx, "spec.egress", &s.egress, Direction::Egress, scope)
+        rule_lists(&ctx, &s.ingress, &s.egress, Scope::Global)
     }
 }
 
@@ -336,10 +347,12 @@ impl Profile {
         let ctx = Ctx::new(Kind::Profile, &self.metadata);
         check::subdomain_name(&ctx, "metadata.name", &self.metadata.name)?;
         check::labels(&ctx, "spec.labelsToApply", &self.spec.labels_to_apply)?;
-        let s = &self.spec;
-        let scope = Scope::Namespaced;
-        rule::validate_rules(&ctx, "spec.ingress", &s.ingress, Direction::Ingress, scope)?;
-        rule::validate_rules(&ctx, "spec.egress", &s.egress, Direction::Egress, scope)
+        rule_lists(
+            &ctx,
+            &self.spec.ingress,
+            &self.spec.egress,
+            Scope::Namespaced,
+        )
     }
 }
 

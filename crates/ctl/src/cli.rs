@@ -55,6 +55,8 @@ pub enum Command {
     Ipam(IpamArgs),
     /// Policy tools: trace whether traffic between two endpoints is allowed, and why.
     Policy(PolicyArgs),
+    /// Commands run on a Calico node: `node status`.
+    Node(crate::node_status::NodeArgs),
 }
 
 /// Where resources are read from.

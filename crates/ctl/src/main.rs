@@ -11,6 +11,7 @@ mod ipam_check;
 mod json_patch;
 mod k8s_convert;
 mod label;
+mod node_status;
 mod output;
 mod patch;
 mod table;
@@ -126,6 +127,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Patch(args) => patch::run(&connect(&global).await?, args).await,
         Command::Label(args) => label::run(&connect(&global).await?, args).await,
         Command::Ipam(args) => ipam::run(connect_store(&global).await?, args.command).await,
+        Command::Node(args) => node_status::run(&args).await,
         Command::Policy(args) => match args.command {
             PolicyCommand::Trace(trace) => trace::run(&connect(&global).await?, &trace).await,
         },

@@ -13,6 +13,7 @@ use api::{Kind, Resource};
 use datastore::{DatastoreConfig, ResourceClient};
 use ipnet::IpNet;
 use serde_json::Value;
+use testkit::netns;
 
 const LAB: &str = env!("CARGO_BIN_EXE_calico-lab");
 
@@ -70,7 +71,7 @@ impl TestLab {
     }
 
     fn namespaces(&self) -> Vec<String> {
-        namespaces_with_prefix(&format!("{}-", self.name))
+        netns::list_with_prefix(&format!("{}-", self.name))
     }
 
     /// The WorkloadEndpoints in the lab's embedded datastore, read directly.
@@ -106,19 +107,9 @@ impl Drop for TestLab {
     fn drop(&mut self) {
         let _ = self.cmd(&["down"]);
         for ns in self.namespaces() {
-            let _ = Command::new("ip").args(["netns", "delete", &ns]).status();
+            netns::delete(&ns);
         }
     }
-}
-
-fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(prefix))
-        .map(String::from)
-        .collect()
 }
 
 /// Whether a process exists and has not exited (zombies count as exited).

@@ -9,8 +9,8 @@
 //!   │ syncer task  │ ───────────────────► │ agent loop: the only owner of state  │
 //!   └──────────────┘                      │   Model (resources, IPAM blocks)     │
 //!   ┌──────────────┐  SIGTERM / SIGINT    │   status report, in-sync flag        │
-//!   │ signal waits │ ───────────────────► │   (policy / dataplane / BGP plug in  │
-//!   └──────────────┘                      │    here as more inputs and outputs)  │
+//!   │ signal waits │ ───────────────────► │                                      │
+//!   └──────────────┘                      │                                      │
 //!   ┌──────────────┐  liveness tick       │   DataplaneDriver: policy engine,    │──► --record-events
 //!   │ interval     │ ───────────────────► │   last programmed nft tables         │    (JSON lines)
 //!   └──────────────┘  apply deadline,     │   (dataplane_driver module)          │──► nft, routes,

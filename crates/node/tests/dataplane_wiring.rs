@@ -19,33 +19,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::{Kind, Resource};
-use datastore::{EmbeddedStore, ResourceClient};
+use datastore::{EmbeddedStore, ResourceClient, Store};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_calico-node");
-const NODE: &str = "wiring-node";
 const POD_NAMESPACE: &str = "demo";
 const PORT: u16 = 8080;
 
-/// Network namespaces owned by this test; deleted on drop.
-struct Namespaces(Vec<String>);
+/// Network namespaces owned by one test (`cnwt-<pid>-<test>-<tag>`); deleted on drop.
+struct Namespaces {
+    test: &'static str,
+    names: Vec<String>,
+}
 
 impl Namespaces {
     fn add(&mut self, tag: &str) -> String {
-        let name = format!("cnwt-{}-{tag}", std::process::id());
+        let name = format!("cnwt-{}-{}-{tag}", std::process::id(), self.test);
         run("ip", &["netns", "add", &name]);
         run("ip", &["-n", &name, "link", "set", "lo", "up"]);
-        self.0.push(name.clone());
+        self.names.push(name.clone());
         name
     }
 }
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
-        for name in &self.0 {
+        for name in &self.names {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
@@ -149,61 +151,116 @@ fn echo(stream: &mut TcpStream) -> bool {
     stream.write_all(b"hello").is_ok() && stream.read_exact(&mut buf).is_ok() && &buf == b"hello"
 }
 
-/// Polls `probe` every 50 ms until it holds; returns how long that took.
+/// Polls `probe` every 50 ms until it holds; returns the time from the start to the
+/// beginning of the probe that saw it (so a probe's own timeout is not counted).
 fn wait_until(what: &str, timeout: Duration, mut probe: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
-    while !probe() {
+    loop {
+        let at = start.elapsed();
+        if probe() {
+            return at;
+        }
         assert!(
             start.elapsed() < timeout,
             "timed out ({timeout:?}) waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    start.elapsed()
 }
 
+/// One node: its namespace, Calico name, address and status socket.
+struct NodeNs {
+    ns: String,
+    name: String,
+    ip: String,
+    socket: PathBuf,
+}
+
+/// Node namespaces on one link (the "fabric"), sharing one embedded datastore file.
 struct Cluster {
     nets: Namespaces,
-    node_ns: String,
+    nodes: Vec<NodeNs>,
     dir: tempfile::TempDir,
     db: PathBuf,
     config: PathBuf,
-    socket: PathBuf,
+    store: Arc<dyn Store>,
     client: ResourceClient,
     rt: tokio::runtime::Runtime,
 }
 
 impl Cluster {
-    fn new() -> Cluster {
-        let mut nets = Namespaces(Vec::new());
-        let node_ns = nets.add("node");
-        // The node's uplink: a veth pair kept inside the node namespace.
+    /// One node, or two joined by a veth pair (their `eth0`s, 10.231.9.2 and .3/24).
+    fn new(test: &'static str, count: usize) -> Cluster {
+        assert!((1..=2).contains(&count));
+        let dir = tempfile::tempdir().unwrap();
+        let mut nets = Namespaces {
+            test,
+            names: Vec::new(),
+        };
+        let nodes: Vec<NodeNs> = (0..count)
+            .map(|i| NodeNs {
+                ns: nets.add(&format!("node{i}")),
+                name: format!("wiring-node-{i}"),
+                ip: format!("10.231.9.{}", i + 2),
+                socket: dir.path().join(format!("status{i}.sock")),
+            })
+            .collect();
+        let (peer, peer_ns) = match nodes.get(1) {
+            Some(n) => ("eth0", n.ns.as_str()),
+            None => ("eth0p", nodes[0].ns.as_str()),
+        };
         run(
             "ip",
             &[
-                "-n", &node_ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p",
+                "-n",
+                &nodes[0].ns,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+                "netns",
+                peer_ns,
             ],
         );
-        for args in [
-            &["addr", "add", "10.231.9.2/24", "dev", "eth0"][..],
-            &["link", "set", "eth0", "up"],
-            &["link", "set", "eth0p", "up"],
-            // Proxy ARP answers for 169.254.1.1 only if the node has a route to it.
-            &[
-                "route",
-                "add",
-                "default",
-                "via",
-                "10.231.9.1",
-                "dev",
-                "eth0",
-            ],
-        ] {
-            let mut full = vec!["-n", &node_ns];
-            full.extend_from_slice(args);
-            run("ip", &full);
+        if count == 1 {
+            run("ip", &["-n", &nodes[0].ns, "link", "set", "eth0p", "up"]);
         }
-        let dir = tempfile::tempdir().unwrap();
+        for node in &nodes {
+            let cidr = format!("{}/24", node.ip);
+            for args in [
+                &["addr", "add", cidr.as_str(), "dev", "eth0"][..],
+                &["link", "set", "eth0", "up"],
+                // Proxy ARP answers for 169.254.1.1 only if the node has a route to it.
+                &[
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    "10.231.9.1",
+                    "dev",
+                    "eth0",
+                ],
+            ] {
+                let mut full = vec!["-n", node.ns.as_str()];
+                full.extend_from_slice(args);
+                run("ip", &full);
+            }
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &node.ns,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.ip_forward=1",
+                ],
+            );
+        }
         let db = dir.path().join("calico.db");
         let config = dir.path().join("calico.cfg");
         std::fs::write(
@@ -214,43 +271,48 @@ impl Cluster {
             ),
         )
         .unwrap();
-        let socket = dir.path().join("status.sock");
-        let client = ResourceClient::new(Arc::new(EmbeddedStore::open(&db).unwrap()));
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&db).unwrap());
+        let client = ResourceClient::new(Arc::clone(&store));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         Cluster {
             nets,
-            node_ns,
+            nodes,
             dir,
             db,
             config,
-            socket,
+            store,
             client,
             rt,
         }
     }
 
-    fn agent_command(&self) -> Command {
+    fn agent_command(&self, node: usize) -> Command {
+        let n = &self.nodes[node];
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.node_ns, BINARY, "-c"])
+        cmd.args(["netns", "exec", &n.ns, BINARY, "-c"])
             .arg(&self.config)
-            .env("NODENAME", NODE)
-            .env("IP", "10.231.9.2/24")
+            .env("NODENAME", &n.name)
+            .env("IP", format!("{}/24", n.ip))
             .env("CALICO_IPV4POOL_CIDR", "10.244.0.0/16")
-            .env("CALICO_STATE_DIR", self.dir.path().join("state"))
+            .env(
+                "CALICO_STATE_DIR",
+                self.dir.path().join(format!("state{node}")),
+            )
             .env("CALICO_DATAPLANE", "nftables")
             .env("FELIX_IPTABLESREFRESHINTERVAL", "2s");
         cmd
     }
 
-    /// Starts the agent and waits for its in-sync status report.
-    fn start_agent(&self) -> Agent {
+    /// Starts the agent of `node` and waits for its in-sync status report.
+    fn start_agent(&self, node: usize) -> Agent {
+        let socket = &self.nodes[node].socket;
         let child = self
-            .agent_command()
+            .agent_command(node)
             .arg("--status-socket")
-            .arg(&self.socket)
+            .arg(socket)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -258,10 +320,16 @@ impl Cluster {
         let agent = Agent(Some(child));
         wait_until("an in-sync status report", Duration::from_secs(30), || {
             self.rt
-                .block_on(node::status::query(&self.socket))
+                .block_on(node::status::query(socket))
                 .is_ok_and(|s| s.in_sync)
         });
         agent
+    }
+
+    fn status(&self, node: usize) -> node::status::NodeStatusReport {
+        self.rt
+            .block_on(node::status::query(&self.nodes[node].socket))
+            .unwrap()
     }
 
     fn apply(&self, yaml: &str) {
@@ -272,17 +340,17 @@ impl Cluster {
         });
     }
 
-    fn nft(&self, args: &[&str]) -> String {
-        let mut full = vec!["netns", "exec", &self.node_ns, "nft"];
+    fn nft(&self, node: usize, args: &[&str]) -> String {
+        let mut full = vec!["netns", "exec", &self.nodes[node].ns, "nft"];
         full.extend_from_slice(args);
         run("ip", &full)
     }
 
     /// The handles of our v4 table and every rule in it: equal before and after a restart
     /// only if nothing was deleted and re-created.
-    fn rule_handles(&self) -> Vec<String> {
-        let doc: Value =
-            serde_json::from_str(&self.nft(&["-j", "list", "table", "ip", "calico"])).unwrap();
+    fn rule_handles(&self, node: usize) -> Vec<String> {
+        let text = self.nft(node, &["-j", "list", "table", "ip", "calico"]);
+        let doc: Value = serde_json::from_str(&text).unwrap();
         let mut out: Vec<String> = doc["nftables"]
             .as_array()
             .unwrap()
@@ -299,20 +367,16 @@ impl Cluster {
         out
     }
 
-    /// A workload `pod` with `labels`: through the real CNI plugin when it is built, else
-    /// plumbed by hand the way the plugin does it. Returns its pod namespace and address.
-    fn workload(
-        &mut self,
-        pod: &str,
-        labels: &[(&str, &str)],
-        fallback_ip: Ipv4Addr,
-    ) -> (String, Ipv4Addr) {
+    /// A workload `pod` on `node` with `labels`: through the real CNI plugin when it is
+    /// built, else plumbed by hand the way the plugin does it. Returns its pod namespace
+    /// and address.
+    fn workload(&mut self, node: usize, pod: &str, labels: &[(&str, &str)]) -> (String, Ipv4Addr) {
         let pod_ns = self.nets.add(pod);
         let plugin_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug");
         let ip = if plugin_dir.join("calico").exists() && plugin_dir.join("calico-ipam").exists() {
-            self.cni_add(&plugin_dir, &pod_ns, pod)
+            self.cni_add(node, &plugin_dir, &pod_ns, pod)
         } else {
-            self.hand_plumb(&pod_ns, pod, fallback_ip)
+            self.hand_plumb(node, &pod_ns, pod)
         };
         // Labels, as the orchestrator (or `calicoctl label`) would set them.
         self.rt.block_on(async {
@@ -340,12 +404,12 @@ impl Cluster {
         (pod_ns, ip)
     }
 
-    fn cni_add(&self, plugin_dir: &Path, pod_ns: &str, pod: &str) -> Ipv4Addr {
+    fn cni_add(&self, node: usize, plugin_dir: &Path, pod_ns: &str, pod: &str) -> Ipv4Addr {
         let conf = json!({
             "cniVersion": "1.0.0",
             "name": "k8s-pod-network",
             "type": "calico",
-            "nodename": NODE,
+            "nodename": self.nodes[node].name,
             "datastore_type": "embedded",
             "datastore_path": self.db.display().to_string(),
             "ipam_lock_file": self.dir.path().join("ipam.lock").display().to_string(),
@@ -354,7 +418,7 @@ impl Cluster {
             "ipam": {"type": "calico-ipam"},
         });
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.node_ns])
+            .args(["netns", "exec", &self.nodes[node].ns])
             .arg(plugin_dir.join("calico"))
             .env_clear()
             .env("CNI_COMMAND", "ADD")
@@ -390,14 +454,28 @@ impl Cluster {
         addr.split('/').next().unwrap().parse().unwrap()
     }
 
-    /// What the plugin does, by hand: veth `cali<pod>` with the CNI's MAC and sysctls, the
-    /// address on the container's eth0 with a default route via 169.254.1.1, a /32 host
-    /// route, and the WorkloadEndpoint.
-    fn hand_plumb(&self, pod_ns: &str, pod: &str, ip: Ipv4Addr) -> Ipv4Addr {
+    /// What the plugin does, by hand: an address from Calico IPAM (so the node's block is
+    /// affine to it), veth `cali<pod>` with the CNI's MAC and sysctls, the address on the
+    /// container's eth0 with a default route via 169.254.1.1, a /32 host route, and the
+    /// WorkloadEndpoint.
+    fn hand_plumb(&self, node: usize, pod_ns: &str, pod: &str) -> Ipv4Addr {
+        let name = &self.nodes[node].name;
+        let args = ipam::AutoAssignArgs {
+            num4: 1,
+            handle: Some(format!("k8s-pod-network.container-{pod}")),
+            hostname: name.clone(),
+            ..Default::default()
+        };
+        let ipam = ipam::Ipam::new(Arc::clone(&self.store));
+        let assigned = self.rt.block_on(ipam.auto_assign(&args)).unwrap();
+        let ip = match assigned.ipv4[0].addr() {
+            std::net::IpAddr::V4(v4) => v4,
+            other => panic!("not IPv4: {other}"),
+        };
         let host_if = format!("cali{pod}");
-        let node = self.node_ns.as_str();
+        let node_ns = self.nodes[node].ns.as_str();
         let n = |args: &[&str]| {
-            let mut full = vec!["-n", node];
+            let mut full = vec!["-n", node_ns];
             full.extend_from_slice(args);
             run("ip", &full);
         };
@@ -418,7 +496,7 @@ impl Cluster {
             format!("net.ipv4.conf.{host_if}.forwarding=1"),
             format!("net.ipv4.conf.{host_if}.route_localnet=1"),
         ] {
-            run("ip", &["netns", "exec", node, "sysctl", "-qw", &key]);
+            run("ip", &["netns", "exec", node_ns, "sysctl", "-qw", &key]);
         }
         let cidr = format!("{ip}/32");
         for args in [
@@ -449,42 +527,27 @@ impl Cluster {
         }
         n(&["route", "add", &cidr, "dev", &host_if, "scope", "link"]);
         self.apply(&format!(
-            "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: {NODE}-k8s-{pod}-eth0\n  namespace: {POD_NAMESPACE}\nspec:\n  node: {NODE}\n  orchestrator: k8s\n  pod: {pod}\n  endpoint: eth0\n  interfaceName: {host_if}\n  ipNetworks: [{cidr}]\n  profiles: [kns.{POD_NAMESPACE}]\n"
+            "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: {name}-k8s-{pod}-eth0\n  namespace: {POD_NAMESPACE}\nspec:\n  node: {name}\n  orchestrator: k8s\n  pod: {pod}\n  endpoint: eth0\n  interfaceName: {host_if}\n  ipNetworks: [{cidr}]\n  profiles: [kns.{POD_NAMESPACE}]\n"
         ));
         ip
+    }
+
+    /// kube-controllers' namespace profile: allow all, so pods are open until a policy
+    /// selects them.
+    fn namespace_profile(&self) {
+        self.apply(&format!(
+            "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {{name: kns.{POD_NAMESPACE}}}\nspec:\n  ingress: [{{action: Allow}}]\n  egress: [{{action: Allow}}]\n  labelsToApply: {{pcns.projectcalico.org/name: {POD_NAMESPACE}}}\n"
+        ));
     }
 }
 
 #[test]
 fn policy_is_enforced_survives_restart_and_repairs_drift() {
-    let mut c = Cluster::new();
-    run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &c.node_ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ],
-    );
-    let mut agent = c.start_agent();
-    // kube-controllers' namespace profile: allow all, so pods are open until a policy
-    // selects them.
-    c.apply(&format!(
-        "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {{name: kns.{POD_NAMESPACE}}}\nspec:\n  ingress: [{{action: Allow}}]\n  egress: [{{action: Allow}}]\n  labelsToApply: {{pcns.projectcalico.org/name: {POD_NAMESPACE}}}\n"
-    ));
-    let (client_ns, client_ip) = c.workload(
-        "client",
-        &[("role", "client")],
-        Ipv4Addr::new(10, 244, 200, 1),
-    );
-    let (server_ns, server_ip) = c.workload(
-        "server",
-        &[("role", "server")],
-        Ipv4Addr::new(10, 244, 200, 2),
-    );
+    let mut c = Cluster::new("one", 1);
+    let mut agent = c.start_agent(0);
+    c.namespace_profile();
+    let (client_ns, client_ip) = c.workload(0, "client", &[("role", "client")]);
+    let (server_ns, server_ip) = c.workload(0, "server", &[("role", "server")]);
     echo_server(&client_ns);
     echo_server(&server_ns);
 
@@ -496,6 +559,7 @@ fn policy_is_enforced_survives_restart_and_repairs_drift() {
     assert!(tcp_ok(&server_ns, client_ip));
 
     // Default deny for every pod of the namespace.
+    eprintln!("DEBUG write at {:?}", std::time::SystemTime::now());
     let written = Instant::now();
     c.apply(&format!(
         "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: default-deny, namespace: {POD_NAMESPACE}}}\nspec:\n  selector: all()\n  types: [Ingress]\n"
@@ -523,17 +587,17 @@ fn policy_is_enforced_survives_restart_and_repairs_drift() {
     let mut stream = connect(&client_ns, server_ip).expect("stream to the server");
     assert!(echo(&mut stream));
     std::thread::sleep(Duration::from_millis(300));
-    let before = c.rule_handles();
+    let before = c.rule_handles(0);
     agent.kill9();
     assert!(echo(&mut stream), "stream works with the agent dead");
     let restarted = Instant::now();
-    agent = c.start_agent();
+    agent = c.start_agent(0);
     std::thread::sleep(Duration::from_millis(500));
     println!("restart -> in sync: {:?}", restarted.elapsed());
     assert!(echo(&mut stream), "stream survives the restart");
     assert_eq!(
         before,
-        c.rule_handles(),
+        c.rule_handles(0),
         "restart converged without re-creating the table or any rule"
     );
     assert!(tcp_ok(&client_ns, server_ip));
@@ -543,8 +607,8 @@ fn policy_is_enforced_survives_restart_and_repairs_drift() {
     );
 
     // Delete our table by hand: the drift check restores it.
-    c.nft(&["delete", "table", "ip", "calico"]);
-    let node_ns = c.node_ns.clone();
+    c.nft(0, &["delete", "table", "ip", "calico"]);
+    let node_ns = c.nodes[0].ns.clone();
     let took = wait_until("the table to be restored", Duration::from_secs(15), || {
         succeeds(
             "ip",
@@ -562,7 +626,7 @@ fn policy_is_enforced_survives_restart_and_repairs_drift() {
 
     // The dump shows a converged dataplane and why each rule exists.
     let out = c
-        .agent_command()
+        .agent_command(0)
         .arg("--dump-dataplane")
         .stderr(Stdio::inherit())
         .output()
@@ -576,10 +640,54 @@ fn policy_is_enforced_survives_restart_and_repairs_drift() {
         .as_str()
         .unwrap()
         .contains("np/demo/allow-client"));
-    let listing = c.nft(&["list", "table", "ip", "calico"]);
+    let listing = c.nft(0, &["list", "table", "ip", "calico"]);
     assert!(
         listing.contains("cali-pi-np/demo/default-deny"),
         "{listing}"
     );
     drop(agent);
+}
+
+/// Two agents on one datastore: BGP (the agent's own speaker, node-to-node mesh) carries
+/// each node's block to the other, the dataplane routes and polices, so pods on different
+/// nodes reach each other until a policy on the receiving node says otherwise.
+#[test]
+fn two_nodes_route_over_bgp_and_police_across_nodes() {
+    let mut c = Cluster::new("two", 2);
+    let _agents = [c.start_agent(0), c.start_agent(1)];
+    c.namespace_profile();
+    let (a_ns, a_ip) = c.workload(0, "pod-a", &[("role", "client")]);
+    let (b_ns, b_ip) = c.workload(1, "pod-b", &[("role", "server")]);
+    echo_server(&b_ns);
+    let took = wait_until(
+        "pod-a -> pod-b across nodes",
+        Duration::from_secs(30),
+        || tcp_ok(&a_ns, b_ip),
+    );
+    println!("cross-node path open after {took:?}");
+    assert!(ping_ok(&b_ns, a_ip));
+    // The status report (`calicoctl node status`) shows the mesh session up.
+    wait_until(
+        "the BGP session in the status report",
+        Duration::from_secs(15),
+        || {
+            let rows = c.status(0).bgp_peers;
+            rows.len() == 1 && rows[0].peer_address == c.nodes[1].ip && rows[0].state == "up"
+        },
+    );
+
+    let written = Instant::now();
+    c.apply(&format!(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: deny-in, namespace: {POD_NAMESPACE}}}\nspec:\n  selector: role == 'server'\n  types: [Ingress]\n"
+    ));
+    wait_until(
+        "ingress deny on the remote node",
+        Duration::from_secs(10),
+        || !tcp_ok(&a_ns, b_ip),
+    );
+    println!(
+        "deny write -> cross-node TCP blocked: {:?}",
+        written.elapsed()
+    );
+    assert!(ping_ok(&b_ns, a_ip), "egress from pod-b is not affected");
 }

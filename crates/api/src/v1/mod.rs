@@ -15,6 +15,7 @@ mod types;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::codec;
 use crate::error::Error;
 use crate::resource::{tidy_message, type_name, Resource};
 use convert::Fault;
@@ -47,19 +48,14 @@ pub fn convert_v1(text: &str) -> Result<Vec<Resource>, Error> {
 }
 
 fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let v = serde_json::from_str(text).map_err(|e| Error::Decode {
-            document: 1,
-            path: String::new(),
-            message: format!("invalid JSON: {e}"),
-        })?;
-        return Ok(vec![v]);
+    if let Some(json) = codec::json_document(text) {
+        return Ok(vec![json?]);
     }
-    split_documents(text)
+    codec::split_yaml_documents(text)
         .iter()
         .enumerate()
-        .map(|(index, doc)| {
+        .map(|(index, chunk)| {
+            let doc = &chunk.text;
             let blank = doc.lines().all(|l| {
                 let l = l.trim();
                 l.is_empty() || l.starts_with('#')
@@ -70,46 +66,10 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, Error> {
             serde_saphyr::from_str(doc).map_err(|e| Error::Decode {
                 document: index + 1,
                 path: String::new(),
-                message: format!(
-                    "invalid YAML: {}",
-                    e.to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
+                message: format!("invalid YAML: {}", codec::one_line(&e.to_string())),
             })
         })
         .collect()
-}
-
-/// Splits at `---` marker lines; a marker before any content does not open a new
-/// document, and text after a marker on its line belongs to the new document.
-fn split_documents(text: &str) -> Vec<String> {
-    let mut docs = vec![String::new()];
-    let mut seen_content = false;
-    for line in text.lines() {
-        let rest = line
-            .strip_prefix("---")
-            .filter(|r| r.is_empty() || r.starts_with([' ', '\t']));
-        let Some(rest) = rest else {
-            let l = line.trim();
-            seen_content |= !l.is_empty() && !l.starts_with('#');
-            if let Some(d) = docs.last_mut() {
-                d.push_str(line);
-                d.push('\n');
-            }
-            continue;
-        };
-        if seen_content {
-            docs.push(String::new());
-        }
-        seen_content = true;
-        if let Some(d) = docs.last_mut() {
-            d.push_str(rest.trim());
-            d.push('\n');
-        }
-    }
-    docs
 }
 
 fn collect(v: Value, document: usize, prefix: &str, out: &mut Vec<Resource>) -> Result<(), Error> {

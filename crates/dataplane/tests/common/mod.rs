@@ -3,11 +3,10 @@
 //! /32 routes, proxy ARP towards 169.254.1.1), and TCP/UDP/ICMP probes.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -16,53 +15,20 @@ use dataplane::model::{DesiredState, IpVersion};
 use dataplane::routes::{Route, RouteManager};
 use dataplane::{nft, render, sysctl, Batch};
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+/// A network namespace of our own (`cdpt-<pid>-<n>-<tag>`), deleted on drop.
+pub struct Netns(testkit::Netns);
 
-/// A network namespace of our own, deleted on drop.
-pub struct Netns {
-    pub name: String,
+impl Deref for Netns {
+    type Target = testkit::Netns;
+
+    fn deref(&self) -> &testkit::Netns {
+        &self.0
+    }
 }
 
 impl Netns {
     pub fn new(tag: &str) -> Netns {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("cdpt-{}-{n}-{tag}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// `ip -n <ns> ...`, panicking on failure.
-    pub fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all);
-    }
-
-    /// `ip netns exec <ns> <cmd...>`; returns whether it succeeded.
-    pub fn exec_ok(&self, cmd: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(cmd)
-            .output()
-            .expect("spawn ip netns exec")
-            .status
-            .success()
-    }
-
-    /// Run `f` on a fresh OS thread that has entered this namespace.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let fd = File::open(&path).expect("open netns");
-                nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                f()
-            })
-            .join()
-            .expect("netns thread panicked")
-        })
+        Netns(testkit::Netns::new("cdpt", tag))
     }
 
     /// For both IP versions: read our table, diff against `state`'s rendering, apply.
@@ -107,14 +73,6 @@ impl Netns {
             (tcp, udp)
         });
         Servers::start(tcp, udp)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
     }
 }
 
@@ -169,15 +127,6 @@ impl Drop for Servers {
     }
 }
 
-pub fn run(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A node namespace with two workloads, plumbed like Calico's CNI plugin does.
 pub struct Lab {
     pub workloads: Vec<Workload>,
@@ -201,13 +150,7 @@ pub const NODE_IP: &str = "192.168.200.1";
 impl Lab {
     pub fn new(tag: &str) -> Lab {
         let node = Netns::new(&format!("{tag}-node"));
-        node.ip(&[
-            "link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer",
-        ]);
-        node.ip(&["addr", "add", &format!("{NODE_IP}/24"), "dev", "eth0"]);
-        node.ip(&["link", "set", "eth0peer", "up"]);
-        node.ip(&["link", "set", "eth0", "up"]);
-        node.ip(&["route", "add", "default", "dev", "eth0"]);
+        node.uplink("eth0", "eth0peer", &format!("{NODE_IP}/24"));
         assert!(node.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
         assert!(node.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]));
         let mut workloads = Vec::new();
@@ -217,9 +160,7 @@ impl Lab {
             let iface = format!("caliw{i}");
             let ip = format!("10.65.0.{}", i + 1);
             let ip6 = format!("fd00:65::{}", i + 1);
-            node.ip(&[
-                "link", "add", &iface, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
-            ]);
+            node.veth_into(&iface, &ns, "eth0");
             node.ip(&["link", "set", &iface, "address", "ee:ee:ee:ee:ee:ee"]);
             node.run(|| {
                 sysctl::configure_workload_interface(&iface, IpVersion::V4)?;
