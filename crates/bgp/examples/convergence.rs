@@ -458,15 +458,24 @@ fn main() {
         return receiver(&args[2]);
     }
     let n_fib: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let n_rib: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n_rib: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     for (n, fib) in [(n_fib, true), (n_rib, false)] {
         if n == 0 {
             continue;
         }
         let rows = [ours(n), bird_receiver(n, fib), frr_receiver(n, fib)];
-        let what = if fib { "RIB and kernel FIB" } else { "RIB only" };
+        let what = if fib {
+            "RIB and kernel FIB"
+        } else {
+            "RIB only"
+        };
         print_table(
-            &format!("{n} /26 prefixes from a BIRD sender, {what}; times in ms from enable/disable:"),
+            &format!(
+                "{n} /26 prefixes from a BIRD sender, {what}; times in ms from enable/disable:"
+            ),
             &rows,
         );
     }

@@ -56,8 +56,11 @@ fn addr(i: usize) -> Ipv4Addr {
 }
 
 fn prefix(i: usize) -> IpNet {
-    IpNet::new(Ipv4Addr::new(10, (200 + i / 256) as u8, (i % 256) as u8, 0).into(), 24)
-        .expect("prefix")
+    IpNet::new(
+        Ipv4Addr::new(10, (200 + i / 256) as u8, (i % 256) as u8, 0).into(),
+        24,
+    )
+    .expect("prefix")
 }
 
 /// VmRSS and VmHWM of this process, in MiB.
@@ -124,7 +127,10 @@ async fn run(k: usize) {
             let mut up = 0;
             for speaker in &speakers {
                 let peers = speaker.peers().await.expect("status");
-                up += peers.iter().filter(|p| p.state == State::Established).count();
+                up += peers
+                    .iter()
+                    .filter(|p| p.state == State::Established)
+                    .count();
             }
             if up == k * (k - 1) {
                 established_at = Some(start.elapsed());
@@ -140,10 +146,7 @@ async fn run(k: usize) {
         "{k} speakers, full iBGP mesh ({} sessions), one /24 each:",
         k * (k - 1) / 2
     );
-    println!(
-        "  all sessions Established  {:>7.0} ms",
-        ms(established_at)
-    );
+    println!("  all sessions Established  {:>7.0} ms", ms(established_at));
     println!("  every Loc-RIB has {k:<4}    {:>7.0} ms", ms(converged_at));
     println!(
         "  process VmRSS {rss0:.1} -> {rss:.1} MiB (+{:.1} MiB, {:.0} KiB per speaker), VmHWM {hwm:.1} MiB",

@@ -74,6 +74,21 @@ pub struct Target {
     pub revision: Option<Revision>,
 }
 
+impl Target {
+    /// One target per name given on the command line, all of `kind` in `namespace`.
+    pub fn named(kind: Kind, namespace: &Option<String>, names: &[String]) -> Vec<Target> {
+        names
+            .iter()
+            .map(|name| Target {
+                kind,
+                namespace: namespace.clone(),
+                name: name.clone(),
+                revision: None,
+            })
+            .collect()
+    }
+}
+
 /// Places a resource in the namespace calicoctl would: its own, else `-n`, else `default`;
 /// cluster-scoped kinds take none.
 pub fn place_namespace(

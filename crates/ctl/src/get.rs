@@ -112,16 +112,7 @@ fn arg_query(kind: Kind, args: &GetArgs) -> Result<Query> {
     if args.names.iter().any(String::is_empty) {
         return Err(anyhow!("resource name may not be empty"));
     }
-    let targets = args
-        .names
-        .iter()
-        .map(|name| Target {
-            kind,
-            namespace: namespace.clone(),
-            name: name.clone(),
-            revision: None,
-        })
-        .collect();
+    let targets = Target::named(kind, &namespace, &args.names);
     Ok(Query::Named(targets))
 }
 

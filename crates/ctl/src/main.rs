@@ -163,15 +163,6 @@ async fn delete(client: &ResourceClient, args: DeleteArgs) -> Result<()> {
     }
     let namespace =
         batch::place_namespace(kind, None, args.namespace.as_deref()).map_err(|e| anyhow!(e))?;
-    let targets = args
-        .names
-        .iter()
-        .map(|name| Target {
-            kind,
-            namespace: namespace.clone(),
-            name: name.clone(),
-            revision: None,
-        })
-        .collect();
+    let targets = Target::named(kind, &namespace, &args.names);
     batch::delete_named(client, targets, args.skip_not_exists).await
 }

@@ -30,8 +30,8 @@ fn headings(
     &'static [&'static str],
 ) {
     match kind {
-        Kind::IPPool => (
-            &[
+        Kind::IPPool => {
+            const ALL: &[&str] = &[
                 "NAME",
                 "CIDR",
                 "NAT",
@@ -41,36 +41,19 @@ fn headings(
                 "DISABLEBGPEXPORT",
                 "SELECTOR",
                 "ASSIGNMENTMODE",
-            ],
-            &["NAME", "CIDR", "SELECTOR"],
-            &[
-                "NAME",
-                "CIDR",
-                "NAT",
-                "IPIPMODE",
-                "VXLANMODE",
-                "DISABLED",
-                "DISABLEBGPEXPORT",
-                "SELECTOR",
-                "ASSIGNMENTMODE",
-            ],
-        ),
+            ];
+            (ALL, &["NAME", "CIDR", "SELECTOR"], ALL)
+        }
         Kind::IPReservation => (&["NAME", "CIDRS"], &["NAME"], &["NAME", "CIDRS"]),
-        Kind::IPAMConfiguration => (
-            &[
+        Kind::IPAMConfiguration => {
+            const ALL: &[&str] = &[
                 "NAME",
                 "STRICTAFFINITY",
                 "AUTOALLOCATEBLOCKS",
                 "MAXBLOCKSPERHOST",
-            ],
-            &["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS"],
-            &[
-                "NAME",
-                "STRICTAFFINITY",
-                "AUTOALLOCATEBLOCKS",
-                "MAXBLOCKSPERHOST",
-            ],
-        ),
+            ];
+            (ALL, &["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS"], ALL)
+        }
         Kind::BGPConfiguration => {
             const H: &[&str] = &["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"];
             (H, H, H)

@@ -105,7 +105,7 @@ async fn release_by_handle_frees_everything_and_deletes_the_handle() {
     let mut expected: Vec<IpAddr> = got.ipv4.iter().map(|n| n.addr()).collect();
     expected.sort();
     assert_eq!(released, expected);
-    assert!(f.store.get(&handle_key("pod-a")).await.unwrap().is_none());
+    assert!(!f.exists(&handle_key("pod-a")).await);
     for a in &expected {
         assert!(f.ipam.ip_info(*a).await.unwrap().is_none());
     }
@@ -140,7 +140,7 @@ async fn release_by_address_reports_unassigned_and_updates_handles() {
     let handle: IpamHandle = get_json(&f, &handle_key("h")).await.unwrap();
     assert_eq!(handle.block.values().sum::<i64>(), 1);
     f.ipam.release_ips(&[got.ipv4[1].addr()]).await.unwrap();
-    assert!(f.store.get(&handle_key("h")).await.unwrap().is_none());
+    assert!(!f.exists(&handle_key("h")).await);
 }
 
 #[tokio::test]
@@ -158,13 +158,8 @@ async fn empty_block_is_released_when_its_host_no_longer_needs_it() {
     ))
     .await;
     f.ipam.release_by_handle("h").await.unwrap();
-    assert!(f.store.get(&block_key(&block)).await.unwrap().is_none());
-    assert!(f
-        .store
-        .get(&affinity_key("n1", &block))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!f.exists(&block_key(&block)).await);
+    assert!(!f.exists(&affinity_key("n1", &block)).await);
 }
 
 #[tokio::test]
@@ -179,21 +174,13 @@ async fn emptied_blocks_of_deselecting_pools_are_released_on_the_next_assign() {
     let got = f.ipam.auto_assign(&req).await.unwrap();
     let block = got.ipv4[0].trunc();
     f.ipam.release_by_handle("h").await.unwrap();
-    assert!(
-        f.store.get(&block_key(&block)).await.unwrap().is_some(),
-        "still needed"
-    );
+    assert!(f.exists(&block_key(&block)).await, "still needed");
     f.apply(&pool_yaml("a", "10.0.0.0/24", 26, ", disabled: true"))
         .await;
     let next = f.ipam.auto_assign(&v4("n1", "h2", 1)).await.unwrap();
     assert!(net("10.1.0.0/24").contains(&next.ipv4[0].addr()));
-    assert!(f.store.get(&block_key(&block)).await.unwrap().is_none());
-    assert!(f
-        .store
-        .get(&affinity_key("n1", &block))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!f.exists(&block_key(&block)).await);
+    assert!(!f.exists(&affinity_key("n1", &block)).await);
 }
 
 #[tokio::test]
@@ -209,15 +196,10 @@ async fn host_affinity_release_makes_busy_blocks_unaffine_and_deletes_them_once_
     let b: AllocationBlock = get_json(&f, &block_key(&block)).await.unwrap();
     assert_eq!(b.affinity, None);
     assert_eq!(b.in_use(), 1);
-    assert!(f
-        .store
-        .get(&affinity_key("gone", &block))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!f.exists(&affinity_key("gone", &block)).await);
     f.ipam.release_ips(&[got.ipv4[0].addr()]).await.unwrap();
     assert!(
-        f.store.get(&block_key(&block)).await.unwrap().is_none(),
+        !f.exists(&block_key(&block)).await,
         "empty unaffine block deleted"
     );
 }
@@ -286,12 +268,7 @@ async fn dual_stack_assigns_both_families() {
         .unwrap()
         .key
         .contains("/ipv6/block/fd00:10:"));
-    assert!(f
-        .store
-        .get(&affinity_key("n1", &block6))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(f.exists(&affinity_key("n1", &block6)).await);
     let mut released = f.ipam.release_by_handle("dual").await.unwrap();
     released.sort();
     assert_eq!(released.len(), 3);
@@ -396,7 +373,7 @@ async fn reservations_are_skipped_by_auto_assign_only() {
         err.to_string(),
         "no addresses available in pools [10.0.0.0/28]"
     );
-    assert!(f.store.get(&handle_key("h2")).await.unwrap().is_none());
+    assert!(!f.exists(&handle_key("h2")).await);
     f.ipam
         .assign_ip(&AssignIPArgs::new(ip("10.0.0.7"), "explicit", "n1"))
         .await
@@ -455,7 +432,7 @@ async fn exhaustion_releases_partial_results() {
     );
     let report = f.ipam.check().await.unwrap();
     assert_eq!(report.allocations, 10, "the partial 6 were released");
-    assert!(f.store.get(&handle_key("b")).await.unwrap().is_none());
+    assert!(!f.exists(&handle_key("b")).await);
 }
 
 #[tokio::test]
@@ -498,12 +475,7 @@ async fn claims_interrupted_by_a_crash_are_recovered_or_reported() {
     );
     let outcome = f.ipam.release_from_report(&report).await.unwrap();
     assert_eq!(outcome.fixed_affinities, 1);
-    assert!(f
-        .store
-        .get(&affinity_key("n1", &orphan))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!f.exists(&affinity_key("n1", &orphan)).await);
 }
 
 #[tokio::test]
@@ -514,12 +486,7 @@ async fn a_block_claimed_by_another_host_is_not_stolen() {
     let taken = f.ipam.auto_assign(&v4("n2", "x", 1)).await.unwrap().ipv4[0].trunc();
     let mine = f.ipam.auto_assign(&v4("n1", "y", 1)).await.unwrap().ipv4[0].trunc();
     assert_ne!(taken, mine);
-    assert!(f
-        .store
-        .get(&affinity_key("n1", &taken))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!f.exists(&affinity_key("n1", &taken)).await);
     let b: AllocationBlock = get_json(&f, &block_key(&taken)).await.unwrap();
     assert_eq!(b.affinity.as_deref(), Some("host:n2"));
 }

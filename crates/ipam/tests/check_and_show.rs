@@ -139,12 +139,7 @@ async fn leaked_handles_are_deleted_from_a_report() {
     assert_eq!(report.leaked_handles, ["orphan"]);
     let outcome = f.ipam.release_from_report(&report).await.unwrap();
     assert_eq!(outcome.released_handles, 1);
-    assert!(f
-        .store
-        .get(&ipam::handle_key("orphan"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!f.exists(&ipam::handle_key("orphan")).await);
 }
 
 #[tokio::test]

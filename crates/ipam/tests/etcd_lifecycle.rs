@@ -2,19 +2,17 @@
 //! explicit address, borrow, release, empty-block release when the pool stops selecting the
 //! host, and a clean `check` at the end.
 
+// This suite needs only `apply` from the shared setup.
+#[allow(dead_code)]
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use datastore::{EtcdConfig, EtcdStore, ResourceClient, Store};
+use common::apply;
+use datastore::{EtcdConfig, EtcdStore, Store};
 use ipam::{affinity_key, block_key, AssignIPArgs, AutoAssignArgs, Ipam};
 use testkit::etcd::EtcdServer;
-
-async fn apply(store: &Arc<dyn Store>, yaml: &str) {
-    let client = ResourceClient::new(Arc::clone(store));
-    for r in api::decode_documents(yaml).unwrap() {
-        client.apply(r).await.unwrap();
-    }
-}
 
 fn pool(selector: &str) -> String {
     format!("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: p}}\nspec: {{cidr: 10.0.0.0/26, blockSize: 27, nodeSelector: \"{selector}\"}}\n")

@@ -64,6 +64,29 @@ pub struct LabSpec {
     pub pool6: IpNet,
 }
 
+#[cfg(test)]
+impl LabSpec {
+    /// A spec for unit tests: the embedded datastore and the default test pools.
+    pub(crate) fn for_test(
+        nodes: u32,
+        workloads_per_node: u32,
+        peering: Peering,
+        tor: TorRouter,
+        ipv6: bool,
+    ) -> LabSpec {
+        LabSpec {
+            nodes,
+            workloads_per_node,
+            datastore: DatastoreKind::Embedded,
+            peering,
+            tor,
+            ipv6,
+            pool: "10.244.0.0/16".parse().unwrap(),
+            pool6: "fd00:10:244::/64".parse().unwrap(),
+        }
+    }
+}
+
 impl LabSpec {
     /// Checks the numbers, the pools' families and the router choice.
     pub fn validate(self) -> Result<Self> {
@@ -170,16 +193,7 @@ mod tests {
     use super::*;
 
     fn spec() -> LabSpec {
-        LabSpec {
-            nodes: 3,
-            workloads_per_node: 2,
-            datastore: DatastoreKind::Embedded,
-            peering: Peering::Mesh,
-            tor: TorRouter::Bird,
-            ipv6: false,
-            pool: "10.244.0.0/16".parse().unwrap(),
-            pool6: "fd00:10:244::/64".parse().unwrap(),
-        }
+        LabSpec::for_test(3, 2, Peering::Mesh, TorRouter::Bird, false)
     }
 
     #[test]

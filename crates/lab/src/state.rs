@@ -91,20 +91,11 @@ impl LabState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DatastoreKind, Peering, TorRouter};
+    use crate::spec::{Peering, TorRouter};
 
     #[test]
     fn round_trips_and_finds_members() {
-        let spec = LabSpec {
-            nodes: 1,
-            workloads_per_node: 1,
-            datastore: DatastoreKind::Embedded,
-            peering: Peering::Mesh,
-            tor: TorRouter::Bird,
-            ipv6: false,
-            pool: "10.244.0.0/16".parse().unwrap(),
-            pool6: "fd00:10:244::/64".parse().unwrap(),
-        };
+        let spec = LabSpec::for_test(1, 1, Peering::Mesh, TorRouter::Bird, false);
         let state = LabState {
             name: "t".into(),
             topology: Topology::plan("t", &spec),

@@ -157,19 +157,10 @@ pub fn fabric_cidr(addr: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DatastoreKind, TorRouter};
+    use crate::spec::TorRouter;
 
     fn spec(peering: Peering, ipv6: bool) -> LabSpec {
-        LabSpec {
-            nodes: 2,
-            workloads_per_node: 2,
-            datastore: DatastoreKind::Embedded,
-            peering,
-            tor: TorRouter::Bird,
-            ipv6,
-            pool: "10.244.0.0/16".parse().unwrap(),
-            pool6: "fd00:10:244::/64".parse().unwrap(),
-        }
+        LabSpec::for_test(2, 2, peering, TorRouter::Bird, ipv6)
     }
 
     #[test]

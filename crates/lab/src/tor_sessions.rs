@@ -66,22 +66,13 @@ pub fn from_frr(json: &Value, nodes: &[NodePlan]) -> Vec<BgpSession> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DatastoreKind, LabSpec, Peering, TorRouter};
+    use crate::spec::{LabSpec, Peering, TorRouter};
     use crate::topology::Topology;
 
     fn nodes() -> Vec<NodePlan> {
         Topology::plan(
             "t",
-            &LabSpec {
-                nodes: 2,
-                workloads_per_node: 0,
-                datastore: DatastoreKind::Embedded,
-                peering: Peering::Tor,
-                tor: TorRouter::Bird,
-                ipv6: true,
-                pool: "10.244.0.0/16".parse().unwrap(),
-                pool6: "fd00:10:244::/64".parse().unwrap(),
-            },
+            &LabSpec::for_test(2, 0, Peering::Tor, TorRouter::Bird, true),
         )
         .nodes
     }

@@ -200,15 +200,21 @@ impl IpSets {
             .unwrap_or_default()
     }
 
-    /// Adds one contribution of each member.
-    pub(crate) fn add_members(&mut self, key: &SetKey, members: impl IntoIterator<Item = Member>) {
-        let Some(state) = self.sets.get_mut(key) else {
-            return;
-        };
+    /// An existing set and its pending change (started if none is pending yet).
+    fn live_set(&mut self, key: &SetKey) -> Option<(&mut SetState, &mut Pending)> {
+        let state = self.sets.get_mut(key)?;
         let pending = self
             .pending
             .entry(state.public.clone())
             .or_insert_with(|| Pending::new(true));
+        Some((state, pending))
+    }
+
+    /// Adds one contribution of each member.
+    pub(crate) fn add_members(&mut self, key: &SetKey, members: impl IntoIterator<Item = Member>) {
+        let Some((state, pending)) = self.live_set(key) else {
+            return;
+        };
         for m in members {
             add_one(state, pending, m);
         }
@@ -220,13 +226,9 @@ impl IpSets {
         key: &SetKey,
         members: impl IntoIterator<Item = Member>,
     ) {
-        let Some(state) = self.sets.get_mut(key) else {
+        let Some((state, pending)) = self.live_set(key) else {
             return;
         };
-        let pending = self
-            .pending
-            .entry(state.public.clone())
-            .or_insert_with(|| Pending::new(true));
         for m in members {
             let Some(count) = state.members.get_mut(&m) else {
                 continue;

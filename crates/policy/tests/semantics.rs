@@ -104,6 +104,11 @@ fn two_pods() -> Model {
     m
 }
 
+/// The verdict of the ingress side (the destination's policy) for `p`.
+fn ingress_disposition(m: &Model, p: &Packet) -> Disposition {
+    trace(m, p).ingress.unwrap().disposition
+}
+
 fn server() -> EndpointKey {
     EndpointKey::workload("a", "server")
 }
@@ -652,17 +657,11 @@ fn namespace_selector_uses_namespace_profile_labels() {
         ),
     );
     assert_eq!(
-        trace(&m, &tcp("10.0.0.3", "10.0.0.2", 1))
-            .ingress
-            .unwrap()
-            .disposition,
+        ingress_disposition(&m, &tcp("10.0.0.3", "10.0.0.2", 1)),
         Disposition::Allow
     );
     assert_eq!(
-        trace(&m, &tcp("10.0.0.1", "10.0.0.2", 1))
-            .ingress
-            .unwrap()
-            .disposition,
+        ingress_disposition(&m, &tcp("10.0.0.1", "10.0.0.2", 1)),
         Disposition::Deny
     );
 }
@@ -689,17 +688,11 @@ fn rule_selector_in_network_policy_is_scoped_to_namespace() {
         ),
     );
     assert_eq!(
-        trace(&m, &tcp("10.0.0.1", "10.0.0.2", 1))
-            .ingress
-            .unwrap()
-            .disposition,
+        ingress_disposition(&m, &tcp("10.0.0.1", "10.0.0.2", 1)),
         Disposition::Allow
     );
     assert_eq!(
-        trace(&m, &tcp("10.0.9.1", "10.0.0.2", 1))
-            .ingress
-            .unwrap()
-            .disposition,
+        ingress_disposition(&m, &tcp("10.0.9.1", "10.0.0.2", 1)),
         Disposition::Deny
     );
 }
@@ -931,10 +924,7 @@ fn bad_input_is_rejected_and_does_not_poison_the_model() {
     assert!(m.take_deltas().is_empty());
     assert!(m.take_endpoint_changes().is_empty());
     assert_eq!(
-        trace(&m, &tcp("10.0.0.1", "10.0.0.2", 1))
-            .ingress
-            .unwrap()
-            .disposition,
+        ingress_disposition(&m, &tcp("10.0.0.1", "10.0.0.2", 1)),
         Disposition::Allow
     );
     // Tiers in use and built-in tiers cannot be deleted.

@@ -43,14 +43,25 @@ pub fn normalise_update(update: &mut Update) {
 ///    `Update`, which encodes as an IPv4 End-of-RIB;
 /// 2. on a 2-octet-AS session, an AS path with confederation segments does
 ///    not survive the AS_PATH/AS4_PATH split and merge.
+///
+/// Also skipped, as lossy by design: on a 2-octet-AS session, a path with a
+/// 4-octet AS next to an AGGREGATOR whose AS fits 2 octets; the receiver of
+/// such an AGGREGATOR must ignore AS4_PATH (RFC 6793 §4.2.3).
 pub fn known_finding(update: &Update, ctx: &SessionCtx) -> bool {
     let empty =
         update.withdrawn.is_empty() && update.nlri.is_empty() && update.end_of_rib.is_none();
     let confed = !ctx.four_octet_as
         && update.attrs.as_path.as_ref().is_some_and(|p| {
-            p.segments.iter().any(|s| {
-                matches!(s.kind, SegmentKind::ConfedSequence | SegmentKind::ConfedSet)
-            })
+            p.segments
+                .iter()
+                .any(|s| matches!(s.kind, SegmentKind::ConfedSequence | SegmentKind::ConfedSet))
         });
-    empty || confed
+    let aggregator_rule = !ctx.four_octet_as
+        && update.attrs.aggregator.is_some_and(|a| a.asn <= 0xffff)
+        && update.attrs.as_path.as_ref().is_some_and(|p| {
+            p.segments
+                .iter()
+                .any(|s| s.asns.iter().any(|&asn| asn > 0xffff))
+        });
+    empty || confed || aggregator_rule
 }

@@ -29,6 +29,11 @@ impl Fixture {
     pub async fn apply(&self, yaml: &str) {
         apply(&self.store, yaml).await;
     }
+
+    /// Whether the store holds `key`.
+    pub async fn exists(&self, key: &str) -> bool {
+        self.store.get(key).await.expect("store get").is_some()
+    }
 }
 
 /// Creates or replaces every resource in `yaml` in `store`.

@@ -42,23 +42,14 @@ pub fn config(tor: &TorPlan, nodes: &[NodePlan]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DatastoreKind, LabSpec, Peering, TorRouter};
+    use crate::spec::{LabSpec, Peering, TorRouter};
     use crate::topology::Topology;
 
     #[test]
     fn one_session_per_node_and_family() {
         let t = Topology::plan(
             "t",
-            &LabSpec {
-                nodes: 2,
-                workloads_per_node: 0,
-                datastore: DatastoreKind::Embedded,
-                peering: Peering::Tor,
-                tor: TorRouter::Bird,
-                ipv6: true,
-                pool: "10.244.0.0/16".parse().unwrap(),
-                pool6: "fd00:10:244::/64".parse().unwrap(),
-            },
+            &LabSpec::for_test(2, 0, Peering::Tor, TorRouter::Bird, true),
         );
         let text = config(t.tor.as_ref().unwrap(), &t.nodes);
         assert!(text.contains("router id 172.31.0.1;"));

@@ -49,22 +49,13 @@ pub fn bgpd_config(tor: &TorPlan, nodes: &[NodePlan]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DatastoreKind, LabSpec, Peering, TorRouter};
+    use crate::spec::{LabSpec, Peering, TorRouter};
     use crate::topology::Topology;
 
     fn topology(ipv6: bool) -> Topology {
         Topology::plan(
             "t",
-            &LabSpec {
-                nodes: 2,
-                workloads_per_node: 0,
-                datastore: DatastoreKind::Embedded,
-                peering: Peering::Tor,
-                tor: TorRouter::Frr,
-                ipv6,
-                pool: "10.244.0.0/16".parse().unwrap(),
-                pool6: "fd00:10:244::/64".parse().unwrap(),
-            },
+            &LabSpec::for_test(2, 0, Peering::Tor, TorRouter::Frr, ipv6),
         )
     }
 

@@ -76,22 +76,10 @@ mod tests {
     use api::{Kind, Resource};
 
     use super::*;
-    use crate::spec::{DatastoreKind, LabSpec, Peering, TorRouter};
+    use crate::spec::{LabSpec, Peering, TorRouter};
 
     fn topology(peering: Peering) -> Topology {
-        Topology::plan(
-            "t",
-            &LabSpec {
-                nodes: 2,
-                workloads_per_node: 1,
-                datastore: DatastoreKind::Embedded,
-                peering,
-                tor: TorRouter::Frr,
-                ipv6: true,
-                pool: "10.244.0.0/16".parse().unwrap(),
-                pool6: "fd00:10:244::/64".parse().unwrap(),
-            },
-        )
+        Topology::plan("t", &LabSpec::for_test(2, 1, peering, TorRouter::Frr, true))
     }
 
     #[test]

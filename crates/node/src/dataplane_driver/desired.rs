@@ -83,7 +83,7 @@ pub fn build(model: &Model, inputs: &NodeInputs, node: &str) -> Desired {
         }
     }
     dedup_interfaces(&mut out.state);
-    for cidr in inputs.affine_blocks.keys() {
+    for cidr in &inputs.affine_blocks {
         out.routes.insert(Route::Blackhole { dst: *cidr });
     }
 

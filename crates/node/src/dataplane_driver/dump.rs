@@ -1,8 +1,8 @@
 //! `calico-node --dump-dataplane`: what this node wants programmed and what is programmed,
 //! without changing anything. It reads the datastore once (the same syncer stream the agent
 //! consumes, up to `InSync`), builds the desired state, reads our nftables tables and routes
-//! in the current network namespace and prints one JSON document: the desired state, the
-//! full desired nft text (every rule's comment says why it exists: endpoint, direction,
+//! in the current network namespace and prints one JSON document: which endpoint owns each
+//! interface, the desired state, the full desired nft text (every rule's comment says why it exists: endpoint, direction,
 //! tier, policy or profile, rule index), and the batch and route changes an agent would
 //! apply now (empty when the dataplane has converged).
 
@@ -46,6 +46,13 @@ pub async fn dump(datastore_config: Option<&Path>) -> Result<String> {
         }
     }
     let desired = driver.desired();
+    let endpoints: BTreeMap<&str, String> = driver
+        .inputs
+        .workloads
+        .iter()
+        .chain(&driver.inputs.host_endpoints)
+        .map(|(key, local)| (local.interface.as_str(), key.to_string()))
+        .collect();
     let mut nft_desired = BTreeMap::new();
     let mut nft_pending = BTreeMap::new();
     for family in [IpVersion::V4, IpVersion::V6] {
@@ -67,6 +74,7 @@ pub async fn dump(datastore_config: Option<&Path>) -> Result<String> {
     };
     let doc = json!({
         "node": name,
+        "endpoints": endpoints,
         "desired": desired.state,
         "desiredRoutes": text(&mut desired.routes.iter()),
         "skippedRules": desired.skipped,

@@ -3,7 +3,7 @@
 //! FelixConfiguration settings the renderer uses. Also the mapping of a [`SyncUpdate`] to the
 //! policy engine's [`policy::Update`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use api::{EndpointToHostAction, Kind, Resource};
 use ipnet::IpNet;
@@ -35,7 +35,7 @@ pub struct NodeInputs {
     /// IP pools by name.
     pub pools: BTreeMap<String, Pool>,
     /// IPAM blocks affine to this node.
-    pub affine_blocks: BTreeMap<IpNet, ()>,
+    pub affine_blocks: BTreeSet<IpNet>,
     /// Local workload endpoints.
     pub workloads: BTreeMap<EndpointKey, LocalInterface>,
     /// Local host endpoints.
@@ -69,16 +69,16 @@ impl NodeInputs {
                 let affine = !block.deleted
                     && block.affinity.as_deref() == Some(format!("host:{node}").as_str());
                 if affine {
-                    self.affine_blocks.insert(*cidr, ()).is_none()
+                    self.affine_blocks.insert(*cidr)
                 } else {
-                    self.affine_blocks.remove(cidr).is_some()
+                    self.affine_blocks.remove(cidr)
                 }
             }
             SyncUpdate::Put { .. } | SyncUpdate::Status { .. } => false,
             SyncUpdate::Delete {
                 key: SyncKey::IpamBlock { cidr },
                 ..
-            } => self.affine_blocks.remove(cidr).is_some(),
+            } => self.affine_blocks.remove(cidr),
             SyncUpdate::Delete {
                 key:
                     SyncKey::Resource {
