@@ -1,11 +1,15 @@
 //! Full-mesh convergence of in-process speakers (needs root): K speakers
 //! (default 100) in one private namespace `cbgpb-<pid>-mesh`, each on its own
 //! loopback address 10.253.x.y, all in AS 65000 and peered with every other
-//! (K*(K-1)/2 iBGP sessions, both sides active). Each announces one /24.
+//! (K*(K-1)/2 iBGP sessions). Each announces one /24. Mode `both` (default):
+//! both ends of every session connect, as BIRD and FRR meshes do, so
+//! collisions and connections refused by a speaker that has not yet been
+//! told about the peer are part of the figure; mode `split`: the speaker
+//! with the higher address connects, the other only listens.
 //! Prints the time until every session is Established and until every
 //! speaker's Loc-RIB holds all K prefixes, and the process's memory growth.
 //!
-//! `cargo run --release -p bgp --example mesh [K]`
+//! `cargo run --release -p bgp --example mesh [K] [both|split]`
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -77,7 +81,7 @@ fn memory() -> (f64, f64) {
     (kib("VmRSS:"), kib("VmHWM:"))
 }
 
-async fn run(k: usize) {
+async fn run(k: usize, split: bool) {
     let (rss0, _) = memory();
     let start = Instant::now();
     let mut speakers = Vec::with_capacity(k);
@@ -112,6 +116,7 @@ async fn run(k: usize) {
             peer.source = Some(IpAddr::V4(addr(i)));
             peer.families = vec![Family::Ipv4Unicast];
             peer.connect_retry = Duration::from_secs(1);
+            peer.passive = split && j > i;
             speaker.add_peer(peer).await.expect("add peer");
         }
         speaker
@@ -143,8 +148,13 @@ async fn run(k: usize) {
     let (rss, hwm) = memory();
     let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
     println!(
-        "{k} speakers, full iBGP mesh ({} sessions), one /24 each:",
-        k * (k - 1) / 2
+        "{k} speakers, full iBGP mesh ({} sessions, {}), one /24 each:",
+        k * (k - 1) / 2,
+        if split {
+            "lower address passive"
+        } else {
+            "both ends active"
+        }
     );
     println!("  all sessions Established  {:>7.0} ms", ms(established_at));
     println!("  every Loc-RIB has {k:<4}    {:>7.0} ms", ms(converged_at));
@@ -160,6 +170,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    let split = std::env::args().nth(2).as_deref() == Some("split");
     let ns = Netns::new(format!("cbgpb-{}-mesh", std::process::id()));
     ns.ip(&["link", "set", "lo", "up"]);
     for i in 0..k {
@@ -174,7 +185,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(k));
+    rt.block_on(run(k, split));
     drop(rt);
     drop(ns);
 }

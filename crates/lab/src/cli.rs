@@ -35,6 +35,9 @@ pub enum Command {
     /// Add or remove a workload.
     #[command(subcommand)]
     Workload(WorkloadCommand),
+    /// Act on a node's calico-node.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Run a command in a node, a workload or `fabric`, with the lab's datastore settings.
     Exec(ExecArgs),
     /// The guided tour: up, status, matrix, policy, matrix again, down.
@@ -132,6 +135,15 @@ pub enum WorkloadCommand {
     Del {
         #[arg(value_name = "NAME")]
         workload: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Stop calico-node on a node (if it still runs) and start it again.
+    Restart {
+        #[arg(value_name = "NAME")]
+        node: String,
     },
 }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cli::{Cli, Command, Output, UpArgs, WorkloadCommand};
+use crate::cli::{Cli, Command, NodeCommand, Output, UpArgs, WorkloadCommand};
 use crate::lab::{Lab, LabContext};
 use crate::spec::LabSpec;
 use crate::ui::Ui;
@@ -180,6 +180,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut lab = open(&cli.name)?;
             lab.del_workload(&workload)?;
             println!("workload {workload} removed");
+        }
+        Command::Node(NodeCommand::Restart { node }) => {
+            let mut lab = open(&cli.name)?;
+            let pid = lab.restart_node(&node)?;
+            println!("calico-node on {node} restarted (PID {pid})");
         }
         Command::Exec(args) => {
             let lab = open(&cli.name)?;

@@ -3,6 +3,7 @@
 
 use bgp::codec::{Message, SegmentKind, SessionCtx, Update};
 use ipnet::IpNet;
+use std::net::IpAddr;
 
 /// Bit 0: 4-octet AS negotiated; bit 1: eBGP session.
 pub fn ctx(selector: u8) -> SessionCtx {
@@ -15,7 +16,8 @@ pub fn ctx(selector: u8) -> SessionCtx {
 /// What survives an encode/decode round trip: prefix lists as sets (the
 /// encoder splits them by family into the classic fields and MP_(UN)REACH),
 /// unknown attributes in type order (the encoder writes attributes in
-/// ascending type order), no MP next hop without IPv6 NLRI (it travels only
+/// ascending type order), an IPv4 MP next hop as NEXT_HOP (the encoder
+/// writes it there for IPv4 NLRI), no MP next hop without IPv6 NLRI (it travels only
 /// inside MP_REACH_NLRI, which is written only for IPv6 prefixes), and no record of RFC 7606 problems (the re-encoded
 /// message no longer contains what the first decode tolerated).
 pub fn normalise(mut msg: Message) -> Message {
@@ -31,6 +33,9 @@ pub fn normalise_update(update: &mut Update) {
     update.withdrawn.sort();
     update.nlri.sort();
     update.attrs.unknown.sort_by_key(|a| a.type_code);
+    if let Some(IpAddr::V4(nh)) = update.attrs.mp_next_hop.as_ref().map(|m| m.global) {
+        update.attrs.next_hop.get_or_insert(nh);
+    }
     if !update.nlri.iter().any(|n| matches!(n, IpNet::V6(_))) {
         update.attrs.mp_next_hop = None;
     }

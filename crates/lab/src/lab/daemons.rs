@@ -228,6 +228,24 @@ impl Lab {
         })
     }
 
+    /// Restarts calico-node on one node: stops the recorded agent if it still runs (one that
+    /// was killed is only forgotten), then starts and records a new one. Returns its PID.
+    pub fn restart_node(&mut self, name: &str) -> Result<u32> {
+        let node = self.state.topology.node(name).cloned().ok_or_else(|| {
+            Error::Unknown(format!(
+                "no node {name:?} in lab {} (nodes: {})",
+                self.ctx.name,
+                self.node_names().join(", ")
+            ))
+        })?;
+        let role = format!("calico-node {}", node.name);
+        self.stop_where(|p| p.role == role)?;
+        let child = self.start_node(&node)?;
+        let pid = child.id();
+        process::reap_later(child);
+        Ok(pid)
+    }
+
     /// Starts a responder in a workload's namespace on `port`.
     pub(super) fn start_responder(&mut self, workload: &str, ns: &str, port: u16) -> Result<()> {
         let role = if port == RESPONDER_PORT {

@@ -312,7 +312,8 @@ impl Lab {
     }
 
     /// A command running `argv` inside a node, a workload or `fabric`, with the lab's
-    /// datastore settings (and, on a node, its NODENAME) in its environment.
+    /// datastore settings (and, on a node, its NODENAME and calico-node's status socket as
+    /// CALICO_STATUS_SOCKET) in its environment.
     pub fn exec_command(&self, member: &str, argv: &[String]) -> Result<Command> {
         let ns = self.state.namespace_of(member).ok_or_else(|| {
             let mut known = vec!["fabric".to_string()];
@@ -330,7 +331,10 @@ impl Lab {
         let mut cmd = netns::exec(&ns, program);
         cmd.args(args).envs(self.datastore_config().to_env());
         if let Some(node) = self.state.topology.node(member) {
-            cmd.env("NODENAME", &node.name);
+            cmd.env("NODENAME", &node.name).env(
+                "CALICO_STATUS_SOCKET",
+                self.ctx.paths.node_dir(&node.name).join(STATUS_SOCKET),
+            );
         }
         let path = std::env::var("PATH").unwrap_or_default();
         cmd.env("PATH", format!("{}:{path}", self.ctx.bin_dir.display()));
