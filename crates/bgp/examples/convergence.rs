@@ -210,11 +210,12 @@ fn fib_count(pid: u32) -> usize {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/net/fib_triestat")).unwrap_or_default();
     stat.split("Main:")
         .nth(1)
-        .and_then(|main| json_like_field(main, "Prefixes:"))
+        .and_then(|main| field_after(main, "Prefixes:"))
         .unwrap_or(0)
 }
 
-fn json_like_field(text: &str, label: &str) -> Option<usize> {
+/// The number following `label` in `text`.
+fn field_after(text: &str, label: &str) -> Option<usize> {
     let at = text.find(label)? + label.len();
     text[at..].split_whitespace().next()?.parse().ok()
 }
@@ -222,7 +223,7 @@ fn json_like_field(text: &str, label: &str) -> Option<usize> {
 /// VmRSS and VmHWM of a process, in MiB.
 fn memory(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = |label| json_like_field(&status, label).unwrap_or(0) as f64 / 1024.0;
+    let kib = |label| field_after(&status, label).unwrap_or(0) as f64 / 1024.0;
     (kib("VmRSS:"), kib("VmHWM:"))
 }
 

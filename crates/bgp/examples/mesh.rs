@@ -11,7 +11,7 @@
 //!
 //! `cargo run --release -p bgp --example mesh [K] [both|split]`
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,6 +146,15 @@ async fn run(k: usize, split: bool) {
         }
     }
     let (rss, hwm) = memory();
+    // Why sessions went down on the way (one entry per peer that saw an error).
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    for speaker in &speakers {
+        for peer in speaker.peers().await.expect("status") {
+            if let Some(e) = peer.last_error {
+                *errors.entry(e).or_default() += 1;
+            }
+        }
+    }
     let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
     println!(
         "{k} speakers, full iBGP mesh ({} sessions, {}), one /24 each:",
@@ -163,6 +172,9 @@ async fn run(k: usize, split: bool) {
         rss - rss0,
         (rss - rss0) * 1024.0 / k as f64
     );
+    for (error, count) in errors {
+        println!("  last error {count:>5} peers: {error}");
+    }
 }
 
 fn main() {

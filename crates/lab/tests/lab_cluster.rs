@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 
 use api::{Kind, Resource};
 use datastore::{DatastoreConfig, ResourceClient};
@@ -17,11 +18,16 @@ use testkit::netns;
 
 const LAB: &str = env!("CARGO_BIN_EXE_calico-lab");
 
+/// Labs in this file run one at a time: several clusters starting at once on a 2-core
+/// machine slow each other past the probes' timeouts and make the matrices flaky.
+static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A lab owned by one test; dropping it runs `down` and removes any namespace left with its
-/// prefix.
+/// prefix, then lets the next test's lab start.
 struct TestLab {
     name: String,
     dir: tempfile::TempDir,
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl TestLab {
@@ -34,9 +40,13 @@ impl TestLab {
                 bin_dir.join(needed).display()
             );
         }
+        let turn = ONE_LAB_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         TestLab {
             name: format!("t{}{tag}", std::process::id()),
             dir: tempfile::tempdir().expect("temporary directory"),
+            _turn: turn,
         }
     }
 

@@ -366,6 +366,8 @@ pub(crate) fn decode(buf: &[u8], ctx: &SessionCtx, has_nlri: bool) -> Result<Dec
     if !ctx.four_octet_as {
         merge_as4(&mut d.attrs, as4_path, as4_aggregator);
     }
+    // Unknown attributes are kept in type-code order, the order the encoder sends them in.
+    d.attrs.unknown.sort_by_key(|u| u.type_code);
     let reach = has_nlri || d.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
     if reach {
         let missing = if d.attrs.origin.is_none() && !seen[usize::from(ORIGIN)] {
@@ -598,9 +600,12 @@ fn merge_as4(a: &mut PathAttributes, as4_path: Option<AsPath>, as4_agg: Option<A
             a.aggregator = Some(real);
         }
     }
-    let (Some(as4), Some(path)) = (as4_path, a.as_path.as_ref()) else {
+    let (Some(mut as4), Some(path)) = (as4_path, a.as_path.as_ref()) else {
         return;
     };
+    // RFC 6793 §3: confederation segments must not appear in AS4_PATH; a receiver discards them.
+    as4.segments
+        .retain(|s| !matches!(s.kind, SegmentKind::ConfedSequence | SegmentKind::ConfedSet));
     let (n, m) = (path.path_len(), as4.path_len());
     if n < m {
         return;

@@ -97,6 +97,16 @@ impl Update {
     }
 
     pub(crate) fn encode_body(&self, out: &mut Vec<u8>, ctx: &SessionCtx) -> Result<()> {
+        if self.end_of_rib.is_none()
+            && self.withdrawn.is_empty()
+            && self.nlri.is_empty()
+            && self.attrs == PathAttributes::default()
+        {
+            // On the wire an empty UPDATE is the IPv4 End-of-RIB marker (RFC 4724 §2).
+            return Err(Error::Encode(
+                "an UPDATE with no routes and no attributes would be an End-of-RIB marker",
+            ));
+        }
         let (w4, w6): (Vec<IpNet>, Vec<IpNet>) = self
             .withdrawn
             .iter()
