@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
 
 use api::{Kind, Resource};
 use datastore::{DatastoreConfig, ResourceClient};
@@ -16,18 +15,17 @@ use ipnet::IpNet;
 use serde_json::Value;
 use testkit::netns;
 
+mod common;
+use common::Turn;
+
 const LAB: &str = env!("CARGO_BIN_EXE_calico-lab");
 
-/// Labs in this file run one at a time: several clusters starting at once on a 2-core
-/// machine slow each other past the probes' timeouts and make the matrices flaky.
-static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
-
 /// A lab owned by one test; dropping it runs `down` and removes any namespace left with its
-/// prefix, then lets the next test's lab start.
+/// prefix, then lets the next test's labs start.
 struct TestLab {
     name: String,
     dir: tempfile::TempDir,
-    _turn: MutexGuard<'static, ()>,
+    _turn: Turn,
 }
 
 impl TestLab {
@@ -40,9 +38,7 @@ impl TestLab {
                 bin_dir.join(needed).display()
             );
         }
-        let turn = ONE_LAB_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let turn = Turn::take();
         TestLab {
             name: format!("t{}{tag}", std::process::id()),
             dir: tempfile::tempdir().expect("temporary directory"),

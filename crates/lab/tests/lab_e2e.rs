@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use testkit::netns;
 
+mod common;
+use common::Turn;
+
 const LAB: &str = env!("CARGO_BIN_EXE_calico-lab");
 /// How long converging (routes, sessions, policy) may take before a test gives up.
 const CONVERGE: Duration = Duration::from_secs(30);
@@ -26,6 +29,7 @@ const CONVERGE: Duration = Duration::from_secs(30);
 struct TestLab {
     name: String,
     dir: tempfile::TempDir,
+    _turn: Turn,
 }
 
 impl TestLab {
@@ -42,6 +46,7 @@ impl TestLab {
         let lab = TestLab {
             name: format!("e{}{tag}", std::process::id()),
             dir: tempfile::tempdir().expect("temporary directory"),
+            _turn: Turn::take(),
         };
         let started = Instant::now();
         let mut args = vec!["up"];
