@@ -62,25 +62,12 @@ impl TestLab {
     }
 
     fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(LAB)
-            .args(["--name", &self.name])
-            .args(args)
-            .env("CALICO_LAB_DIR", self.dir.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("calico-lab runs")
+        common::calico_lab(&self.name, self.dir.path(), args)
     }
 
     /// Runs calico-lab and insists on success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            out.status.success(),
-            "calico-lab {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        common::calico_lab_ok(&self.name, self.dir.path(), args)
     }
 
     fn json(&self, args: &[&str]) -> Value {

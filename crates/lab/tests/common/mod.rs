@@ -1,7 +1,35 @@
-//! What the lab test files share: labs run one at a time.
+//! What the lab test files share: running the `calico-lab` binary for a test's lab, and
+//! labs running one at a time.
 
 use std::cell::Cell;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
+
+const LAB: &str = env!("CARGO_BIN_EXE_calico-lab");
+
+/// Runs `calico-lab --name NAME ARGS` with the lab's state under `dir`, without colours.
+pub fn calico_lab(name: &str, dir: &Path, args: &[&str]) -> Output {
+    Command::new(LAB)
+        .args(["--name", name])
+        .args(args)
+        .env("CALICO_LAB_DIR", dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("calico-lab runs")
+}
+
+/// [`calico_lab`] that insists on success; returns stdout.
+pub fn calico_lab_ok(name: &str, dir: &Path, args: &[&str]) -> String {
+    let out = calico_lab(name, dir, args);
+    assert!(
+        out.status.success(),
+        "calico-lab {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 /// Labs in a test binary run one at a time: several clusters starting at once on a 2-core
 /// machine slow each other past the probes' timeouts and make the matrices flaky.
