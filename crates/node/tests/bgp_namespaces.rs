@@ -24,17 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Runs `args[0] args[1..]`, panicking with its stderr on failure; returns stdout.
 fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testkit::cmd::run(args[0], &args[1..])
 }
 
 /// Two namespaces joined by a veth pair (`10.77.0.1/24`, `fd00:77::1/64` in `a`; `.2` and

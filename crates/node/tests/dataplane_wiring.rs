@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::cmd::run;
 
 use api::{Kind, Resource};
 use datastore::{EmbeddedStore, ResourceClient, Store};
@@ -76,17 +77,6 @@ impl Drop for Agent {
             let _ = child.wait();
         }
     }
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn succeeds(cmd: &str, args: &[&str]) -> bool {
