@@ -55,6 +55,27 @@ impl TestLab {
         common::calico_lab_ok(&self.name, self.dir.path(), args)
     }
 
+    /// `matrix ARGS -o json`, probed again (for up to 20 s) until every pair in `want` answers:
+    /// a workload's traffic flows once its node's agent has programmed the endpoint, which
+    /// takes a moment after the CNI plugin made it. Returns the last matrix.
+    fn settled_matrix(&self, args: &[&str], want: &[(&str, &str)]) -> Value {
+        let args: Vec<&str> = ["matrix"]
+            .iter()
+            .chain(args)
+            .chain(&["-o", "json"])
+            .copied()
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let matrix = self.json(&args);
+            if want.iter().all(|(a, b)| pair(&matrix, a, b)) || std::time::Instant::now() > deadline
+            {
+                return matrix;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args)).expect("JSON output")
     }
@@ -192,7 +213,13 @@ fn up_two_nodes_shows_status_endpoints_and_same_node_reachability() {
 
     // Same-node pairs go through the CNI's host routes and proxy ARP.
     for proto in ["tcp", "udp", "icmp"] {
-        let matrix = lab.json(&["matrix", "--proto", proto, "-o", "json"]);
+        let same_node = [
+            ("node1-w1", "node1-w2"),
+            ("node1-w2", "node1-w1"),
+            ("node2-w1", "node2-w2"),
+            ("node2-w2", "node2-w1"),
+        ];
+        let matrix = lab.settled_matrix(&["--proto", proto], &same_node);
         assert_eq!(matrix["pairs"].as_array().unwrap().len(), 12);
         for node in ["node1", "node2"] {
             let (a, b) = (format!("{node}-w1"), format!("{node}-w2"));
@@ -244,7 +271,7 @@ fn workload_add_and_del_go_through_the_cni_plugin() {
         .iter()
         .any(|(pod, _, nets)| pod == "db" && nets == &["10.244.0.200/32".to_string()]));
 
-    let matrix = lab.json(&["matrix", "-o", "json"]);
+    let matrix = lab.settled_matrix(&[], &[("node1-w1", "db"), ("db", "node1-w1")]);
     assert!(pair(&matrix, "node1-w1", "db"));
     assert!(pair(&matrix, "db", "node1-w1"));
 
@@ -439,7 +466,7 @@ fn tor_peering_with_bird_on_a_real_etcd() {
         .unwrap()
         .iter()
         .all(|w| w["endpoint"].is_string()));
-    let matrix = lab.json(&["matrix", "-o", "json"]);
+    let matrix = lab.settled_matrix(&[], &[("node1-w1", "node1-w2"), ("node2-w2", "node2-w1")]);
     assert!(pair(&matrix, "node1-w1", "node1-w2"));
     assert!(pair(&matrix, "node2-w2", "node2-w1"));
     // calicoctl inside a node reaches the lab's etcd.
@@ -505,7 +532,10 @@ fn tor_peering_with_frr_dual_stack() {
         );
         assert!(addrs.iter().any(IpAddr::is_ipv4), "no IPv4 address: {w}");
     }
-    let matrix = lab.json(&["matrix", "--ipv6", "-o", "json"]);
+    let matrix = lab.settled_matrix(
+        &["--ipv6"],
+        &[("node1-w1", "node1-w2"), ("node2-w1", "node2-w2")],
+    );
     assert!(pair(&matrix, "node1-w1", "node1-w2"), "{matrix}");
     assert!(pair(&matrix, "node2-w1", "node2-w2"), "{matrix}");
 }
