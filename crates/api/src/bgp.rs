@@ -1,5 +1,5 @@
-//! BGPConfiguration (cluster-wide `default` or per-node `node.<name>` BGP settings) and
-//! BGPPeer (explicit peerings): types and validation.
+//! BGPConfiguration (cluster-wide `default` or per-node `node.<name>` BGP settings),
+//! BGPPeer (explicit peerings) and BGPFilter (per-peer route filters): types and validation.
 
 use serde::{Deserialize, Serialize};
 
@@ -504,5 +504,236 @@ impl BGPPeer {
             check::subdomain_name(&ctx, &format!("spec.filters[{i}]"), f)?;
         }
         Ok(())
+    }
+}
+
+/// Route filters for BGP peers that name it in `spec.filters` (`projectcalico.org/v3`
+/// BGPFilter): per family and direction, rules checked in order, the first match decides.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BGPFilter {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: BGPFilterSpec,
+}
+
+/// BGPFilter spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BGPFilterSpec {
+    #[serde(default, rename = "exportV4", skip_serializing_if = "Vec::is_empty")]
+    pub export_v4: Vec<BGPFilterRule>,
+    #[serde(default, rename = "importV4", skip_serializing_if = "Vec::is_empty")]
+    pub import_v4: Vec<BGPFilterRule>,
+    #[serde(default, rename = "exportV6", skip_serializing_if = "Vec::is_empty")]
+    pub export_v6: Vec<BGPFilterRule>,
+    #[serde(default, rename = "importV6", skip_serializing_if = "Vec::is_empty")]
+    pub import_v6: Vec<BGPFilterRule>,
+}
+
+/// One filter rule (Calico's BGPFilterRuleV4 and BGPFilterRuleV6 have the same shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BGPFilterRule {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cidr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_length: Option<BGPFilterPrefixLength>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<BGPFilterSource>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub interface: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_operator: Option<BGPFilterMatchOperator>,
+    pub action: BGPFilterAction,
+}
+
+/// Bounds on the prefix length of matched routes (inclusive).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BGPFilterPrefixLength {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
+/// Where a matched route came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BGPFilterSource {
+    /// Learned from BGP peers (not originated by this node).
+    RemotePeers,
+}
+
+/// How a rule's `cidr` is compared with a route's prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BGPFilterMatchOperator {
+    Equal,
+    NotEqual,
+    In,
+    NotIn,
+}
+
+/// What a matching rule does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BGPFilterAction {
+    Accept,
+    Reject,
+}
+
+impl BGPFilter {
+    pub(crate) fn validate(&self) -> Check {
+        let ctx = Ctx::new(Kind::BGPFilter, &self.metadata);
+        check::subdomain_name(&ctx, "metadata.name", &self.metadata.name)?;
+        let s = &self.spec;
+        for (field, rules, v6) in [
+            ("exportV4", &s.export_v4, false),
+            ("importV4", &s.import_v4, false),
+            ("exportV6", &s.export_v6, true),
+            ("importV6", &s.import_v6, true),
+        ] {
+            for (i, r) in rules.iter().enumerate() {
+                filter_rule(&ctx, &format!("spec.{field}[{i}]"), r, v6)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn filter_rule(ctx: &Ctx, path: &str, r: &BGPFilterRule, v6: bool) -> Check {
+    let max_len = if v6 { 128 } else { 32 };
+    if !r.cidr.is_empty() {
+        let net: ipnet::IpNet = r.cidr.parse().map_err(|_| {
+            ctx.fail(
+                format!("{path}.cidr"),
+                format!("\"{}\" is not a CIDR", r.cidr),
+            )
+        })?;
+        ctx.ensure(net.addr().is_ipv6() == v6, &format!("{path}.cidr"), || {
+            format!(
+                "\"{}\" is not an IPv{} CIDR",
+                r.cidr,
+                if v6 { 6 } else { 4 }
+            )
+        })?;
+    }
+    ctx.ensure(
+        r.cidr.is_empty() == r.match_operator.is_none(),
+        &format!("{path}.matchOperator"),
+        || "cidr and matchOperator must be set together".to_string(),
+    )?;
+    if let Some(p) = r.prefix_length {
+        ctx.ensure(!r.cidr.is_empty(), &format!("{path}.prefixLength"), || {
+            "requires cidr".to_string()
+        })?;
+        for (bound, v) in [("min", p.min), ("max", p.max)] {
+            if let Some(v) = v {
+                ctx.ensure(
+                    (0..=max_len).contains(&v),
+                    &format!("{path}.prefixLength.{bound}"),
+                    || format!("must be between 0 and {max_len}"),
+                )?;
+            }
+        }
+        if let (Some(min), Some(max)) = (p.min, p.max) {
+            ctx.ensure(min <= max, &format!("{path}.prefixLength"), || {
+                "min must not exceed max".to_string()
+            })?;
+        }
+    }
+    if !r.interface.is_empty() {
+        ctx.ensure(
+            r.interface
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-*".contains(c)),
+            &format!("{path}.interface"),
+            || format!("\"{}\" is not an interface name pattern", r.interface),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use crate::{decode_documents, Resource};
+
+    const SAMPLE: &str = "\
+apiVersion: projectcalico.org/v3
+kind: BGPFilter
+metadata:
+  name: my-filter
+spec:
+  exportV4:
+    - action: Accept
+      matchOperator: In
+      cidr: 77.0.0.0/16
+      source: RemotePeers
+    - action: Reject
+      interface: '*.calico'
+  importV4:
+    - action: Accept
+      matchOperator: In
+      cidr: 55.0.0.0/16
+      prefixLength:
+        min: 30
+    - action: Reject
+      matchOperator: NotIn
+      cidr: 44.0.0.0/16
+  exportV6:
+    - action: Reject
+      source: RemotePeers
+  importV6:
+    - action: Accept
+      matchOperator: Equal
+      cidr: 5000::0/64
+    - action: Reject
+";
+
+    fn one(yaml: &str) -> Resource {
+        decode_documents(yaml).unwrap().remove(0)
+    }
+
+    #[test]
+    fn calicos_sample_decodes_validates_and_round_trips() {
+        let r = one(SAMPLE);
+        let Resource::BGPFilter(f) = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(f.spec.export_v4.len(), 2);
+        assert_eq!(
+            f.spec.import_v4[0].prefix_length.and_then(|p| p.min),
+            Some(30)
+        );
+        r.validate().unwrap();
+        assert_eq!(Resource::from_json(r.to_json()).unwrap(), r);
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_their_path() {
+        for (rule, path) in [
+            ("{action: Accept, cidr: 10.0.0.0/8}", "spec.exportV4[0].matchOperator"),
+            ("{action: Accept, matchOperator: In}", "spec.exportV4[0].matchOperator"),
+            (
+                "{action: Accept, matchOperator: In, cidr: 'fd00::/8'}",
+                "spec.exportV4[0].cidr",
+            ),
+            (
+                "{action: Accept, matchOperator: In, cidr: 10.0.0.0/8, prefixLength: {min: 33}}",
+                "spec.exportV4[0].prefixLength.min",
+            ),
+            (
+                "{action: Accept, matchOperator: In, cidr: 10.0.0.0/8, prefixLength: {min: 28, max: 24}}",
+                "spec.exportV4[0].prefixLength",
+            ),
+        ] {
+            let yaml = format!(
+                "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {{name: f}}\nspec:\n  exportV4: [{rule}]\n"
+            );
+            let err = one(&yaml).validate().unwrap_err().to_string();
+            assert!(err.contains(path), "{rule}: {err}");
+        }
+        let unknown = "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {name: f}\nspec:\n  exportV4: [{action: Maybe}]\n";
+        assert!(decode_documents(unknown).is_err());
     }
 }

@@ -35,9 +35,11 @@ mod v1;
 
 pub use as_number::AsNumber;
 pub use bgp::{
-    parse_peer_ip, BGPConfiguration, BGPConfigurationSpec, BGPPeer, BGPPeerSpec, BgpPassword,
-    BindMode, CidrBlock, Community, LoadBalancerAggregation, NextHopMode, PrefixAdvertisement,
-    ProgramClusterRoutes, ReversePeering, SecretKeyRef, SourceAddress,
+    parse_peer_ip, BGPConfiguration, BGPConfigurationSpec, BGPFilter, BGPFilterAction,
+    BGPFilterMatchOperator, BGPFilterPrefixLength, BGPFilterRule, BGPFilterSource, BGPFilterSpec,
+    BGPPeer, BGPPeerSpec, BgpPassword, BindMode, CidrBlock, Community, LoadBalancerAggregation,
+    NextHopMode, PrefixAdvertisement, ProgramClusterRoutes, ReversePeering, SecretKeyRef,
+    SourceAddress,
 };
 pub use cluster_info::{ClusterInformation, ClusterInformationSpec};
 pub use codec::{decode_documents, encode_yaml};

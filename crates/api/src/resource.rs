@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::bgp::{BGPConfiguration, BGPPeer};
+use crate::bgp::{BGPConfiguration, BGPFilter, BGPPeer};
 use crate::check::{self, Ctx};
 use crate::cluster_info::ClusterInformation;
 use crate::endpoint::{HostEndpoint, WorkloadEndpoint};
@@ -27,6 +27,7 @@ pub enum Resource {
     IPAMConfiguration(IPAMConfiguration),
     BGPConfiguration(BGPConfiguration),
     BGPPeer(BGPPeer),
+    BGPFilter(BGPFilter),
     Node(Node),
     Profile(Profile),
     NetworkPolicy(NetworkPolicy),
@@ -50,6 +51,7 @@ macro_rules! each {
             Resource::IPAMConfiguration($r) => $e,
             Resource::BGPConfiguration($r) => $e,
             Resource::BGPPeer($r) => $e,
+            Resource::BGPFilter($r) => $e,
             Resource::Node($r) => $e,
             Resource::Profile($r) => $e,
             Resource::NetworkPolicy($r) => $e,
@@ -74,6 +76,7 @@ impl Resource {
             Resource::IPAMConfiguration(_) => Kind::IPAMConfiguration,
             Resource::BGPConfiguration(_) => Kind::BGPConfiguration,
             Resource::BGPPeer(_) => Kind::BGPPeer,
+            Resource::BGPFilter(_) => Kind::BGPFilter,
             Resource::Node(_) => Kind::Node,
             Resource::Profile(_) => Kind::Profile,
             Resource::NetworkPolicy(_) => Kind::NetworkPolicy,
@@ -143,6 +146,7 @@ impl Resource {
             Resource::IPAMConfiguration(r) => r.validate(),
             Resource::BGPConfiguration(r) => r.validate(),
             Resource::BGPPeer(r) => r.validate(),
+            Resource::BGPFilter(r) => r.validate(),
             Resource::Node(r) => r.validate(),
             Resource::Profile(r) => r.validate(),
             Resource::NetworkPolicy(r) => r.validate(),
@@ -173,6 +177,7 @@ impl Resource {
             Resource::IPAMConfiguration(_)
             | Resource::BGPConfiguration(_)
             | Resource::BGPPeer(_)
+            | Resource::BGPFilter(_)
             | Resource::Node(_)
             | Resource::HostEndpoint(_)
             | Resource::WorkloadEndpoint(_)
@@ -253,6 +258,7 @@ pub(crate) fn from_json_document(
             Kind::IPAMConfiguration => Resource::IPAMConfiguration(strict(v)?),
             Kind::BGPConfiguration => Resource::BGPConfiguration(strict(v)?),
             Kind::BGPPeer => Resource::BGPPeer(strict(v)?),
+            Kind::BGPFilter => Resource::BGPFilter(strict(v)?),
             Kind::Node => Resource::Node(strict(v)?),
             Kind::Profile => Resource::Profile(strict(v)?),
             Kind::NetworkPolicy => Resource::NetworkPolicy(strict(v)?),

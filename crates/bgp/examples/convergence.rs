@@ -6,9 +6,14 @@
 //!
 //! Two scenarios: N_FIB prefixes to RIB and kernel FIB, then N_RIB prefixes to
 //! the RIB only (BIRD without a kernel protocol, bgpd with `--no_kernel`). Our
-//! receiver runs as a child process (this binary with `--receiver NETNS`) so
-//! its VmRSS/VmHWM are its own; the bgp crate has no FIB writer, so for ours
-//! only the RIB columns are measured. Memory is read after the announcement.
+//! receiver runs as a child process (this binary with `--receiver NETNS
+//! fib|rib`) so its VmRSS/VmHWM are its own. The bgp library does no kernel
+//! I/O, so in the FIB scenario the receiver itself installs every best-route
+//! change: a writer thread packs RTM_NEWROUTE (replace) / RTM_DELROUTE
+//! messages into one netlink send per batch (up to `FIB_BATCH_BYTES`, no
+//! per-route ack; the kernel still reports failures). Its FIB columns count
+//! kernel routes the same way as for BIRD and FRR. Memory is read after the
+//! announcement.
 //!
 //! `cargo run --release -p bgp --example convergence [N_FIB [N_RIB]]`
 
@@ -23,6 +28,18 @@ use bgp::codec::Family;
 use bgp::fsm::State;
 use bgp::rib::BestChange;
 use bgp::{Filters, PeerConfig, Speaker, SpeakerConfig};
+use netlink_packet_core::{
+    NetlinkMessage, NLMSG_ERROR, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use netlink_packet_route::route::{RouteMessage, RouteProtocol};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use rtnetlink::RouteMessageBuilder;
+
+/// Most bytes of route messages the FIB writer hands the kernel in one send.
+const FIB_BATCH_BYTES: usize = 64 * 1024;
+/// Most best-route changes the receiver passes to the FIB writer at once.
+const FIB_BATCH_ROUTES: usize = 4096;
 
 fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0])
@@ -284,12 +301,13 @@ fn cycle(
     }
 }
 
-fn ours(n: usize) -> Row {
+fn ours(n: usize, fib: bool) -> Row {
     let mut pair = Pair::new("ours");
     let ctl = pair.sender(n as u32);
     let mut child = Command::new(std::env::current_exe().expect("own path"))
         .arg("--receiver")
         .arg(format!("/var/run/netns/{}", pair.receiver))
+        .arg(if fib { "fib" } else { "rib" })
         .stdout(Stdio::piped())
         .spawn()
         .expect("start receiver");
@@ -311,14 +329,118 @@ fn ours(n: usize) -> Row {
         &ctl,
         n,
         || count.load(Ordering::SeqCst),
-        None,
+        fib.then_some(pid),
         pid,
     )
 }
 
+/// The kernel message for one best-route change: replace the route via its
+/// next hop, or delete it.
+fn route_message(change: &BestChange) -> Result<NetlinkMessage<RouteNetlinkMessage>, String> {
+    let (prefix, next_hop) = match change {
+        BestChange::Updated(p, route) => (*p, route.next_hop(p)),
+        BestChange::Withdrawn(p) => (*p, None),
+    };
+    // Deletes match on the protocol too: the builder's default is `static`.
+    let builder = RouteMessageBuilder::<std::net::IpAddr>::new()
+        .destination_prefix(prefix.addr(), prefix.prefix_len())
+        .map_err(|e| e.to_string())?
+        .protocol(RouteProtocol::Bird);
+    let (route, flags): (RouteMessage, u16) = match next_hop {
+        Some(via) => (
+            builder.gateway(via).map_err(|e| e.to_string())?.build(),
+            NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
+        ),
+        None => (builder.build(), NLM_F_REQUEST),
+    };
+    let mut msg = NetlinkMessage::from(match next_hop {
+        Some(_) => RouteNetlinkMessage::NewRoute(route),
+        None => RouteNetlinkMessage::DelRoute(route),
+    });
+    msg.header.flags = flags;
+    msg.finalize();
+    Ok(msg)
+}
+
+/// The receiver's FIB writer (a thread in the receiver's namespace): writes
+/// each batch of changes with as few netlink sends as fit, then reports the
+/// first error the kernel answered with, if any.
+fn fib_writer(batches: std::sync::mpsc::Receiver<Vec<BestChange>>) {
+    let mut socket = Socket::new(NETLINK_ROUTE).expect("netlink socket");
+    socket.bind_auto().expect("bind netlink socket");
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .expect("connect netlink socket");
+    let mut buf: Vec<u8> = Vec::with_capacity(FIB_BATCH_BYTES);
+    let mut replies: Vec<u8> = Vec::with_capacity(65536);
+    let mut seq = 0u32;
+    let mut failed = false;
+    let mut report = |e: String| {
+        if !failed {
+            eprintln!("receiver: FIB write failed: {e}");
+            failed = true;
+        }
+    };
+    for batch in batches {
+        for change in &batch {
+            let mut msg = match route_message(change) {
+                Ok(msg) => msg,
+                Err(e) => {
+                    report(e);
+                    continue;
+                }
+            };
+            seq = seq.wrapping_add(1);
+            msg.header.sequence_number = seq;
+            let len = msg.buffer_len();
+            if buf.len() + len > FIB_BATCH_BYTES {
+                if let Err(e) = socket.send(&buf, 0) {
+                    report(e.to_string());
+                }
+                buf.clear();
+            }
+            let at = buf.len();
+            buf.resize(at + len, 0);
+            msg.serialize(&mut buf[at..]);
+        }
+        if !buf.is_empty() {
+            if let Err(e) = socket.send(&buf, 0) {
+                report(e.to_string());
+            }
+            buf.clear();
+        }
+        // Failed requests come back as NLMSG_ERROR with a negative errno.
+        loop {
+            replies.clear();
+            if socket.recv(&mut replies, libc::MSG_DONTWAIT).is_err() {
+                break;
+            }
+            let mut at = 0;
+            while replies.len() >= at + 20 {
+                let word = |i: usize| {
+                    let mut b = [0u8; 4];
+                    b.copy_from_slice(&replies[at + i..at + i + 4]);
+                    b
+                };
+                let len = u32::from_ne_bytes(word(0)) as usize;
+                let kind = u16::from_ne_bytes([replies[at + 4], replies[at + 5]]);
+                let errno = i32::from_ne_bytes(word(16));
+                if kind == NLMSG_ERROR && errno != 0 {
+                    report(std::io::Error::from_raw_os_error(-errno).to_string());
+                }
+                if len == 0 {
+                    break;
+                }
+                at += (len + 3) & !3;
+            }
+        }
+    }
+}
+
 /// Child-process mode: our speaker in `netns`, printing its Loc-RIB size
-/// (0 once Established, then on every change, at most every 20 ms).
-fn receiver(netns: &str) {
+/// (0 once Established, then on every change, at most every 20 ms); with
+/// `fib`, also writing every best-route change to the namespace's kernel FIB.
+fn receiver(netns: &str, fib: bool) {
     let ns = std::fs::File::open(netns).expect("netns");
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -342,12 +464,34 @@ fn receiver(netns: &str) {
         let mut size: isize = 0;
         let mut printed = -1;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
+        // Threads inherit this thread's namespace.
+        let fib_tx = fib.then(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || fib_writer(rx));
+            tx
+        });
         loop {
             tokio::select! {
-                Some(change) = best.recv() => match change {
-                    BestChange::Updated(..) => size += 1,
-                    BestChange::Withdrawn(_) => size -= 1,
-                },
+                Some(change) = best.recv() => {
+                    // Take what else is queued, and pass it on in one batch.
+                    let mut batch = Vec::new();
+                    let mut next = Some(change);
+                    while let Some(change) = next {
+                        match change {
+                            BestChange::Updated(..) => size += 1,
+                            BestChange::Withdrawn(_) => size -= 1,
+                        }
+                        if fib_tx.is_some() {
+                            batch.push(change);
+                        }
+                        next = (batch.len() < FIB_BATCH_ROUTES)
+                            .then(|| best.try_recv().ok())
+                            .flatten();
+                    }
+                    if let (Some(tx), false) = (&fib_tx, batch.is_empty()) {
+                        let _ = tx.send(batch);
+                    }
+                }
                 _ = tick.tick() => {
                     if size != printed {
                         printed = size;
@@ -456,7 +600,7 @@ fn print_table(title: &str, rows: &[Row]) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--receiver") {
-        return receiver(&args[2]);
+        return receiver(&args[2], args.get(3).map(String::as_str) == Some("fib"));
     }
     let n_fib: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let n_rib: usize = args
@@ -467,7 +611,7 @@ fn main() {
         if n == 0 {
             continue;
         }
-        let rows = [ours(n), bird_receiver(n, fib), frr_receiver(n, fib)];
+        let rows = [ours(n, fib), bird_receiver(n, fib), frr_receiver(n, fib)];
         let what = if fib {
             "RIB and kernel FIB"
         } else {

@@ -123,6 +123,7 @@ async fn run(k: usize, split: bool) {
             .announce(vec![prefix(i)], PathAttributes::default())
             .expect("announce");
     }
+    let configured_at = start.elapsed();
     let mut established_at = None;
     let mut converged_at = None;
     while established_at.is_none() || converged_at.is_none() {
@@ -164,6 +165,10 @@ async fn run(k: usize, split: bool) {
         } else {
             "both ends active"
         }
+    );
+    println!(
+        "  every peer configured     {:>7.0} ms",
+        ms(Some(configured_at))
     );
     println!("  all sessions Established  {:>7.0} ms", ms(established_at));
     println!("  every Loc-RIB has {k:<4}    {:>7.0} ms", ms(converged_at));

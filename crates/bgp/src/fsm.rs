@@ -26,6 +26,10 @@ pub struct SessionConfig {
     pub hold_time: u16,
     /// ConnectRetryTimer interval.
     pub connect_retry: Duration,
+    /// Shorter waits before the first retries after consecutive connection failures (the
+    /// n-th failure waits the n-th entry, later ones `connect_retry`); counted from the
+    /// last start or Established. Empty: always `connect_retry`.
+    pub connect_retry_fast: Vec<Duration>,
     /// First delay before an automatic restart after an error; doubles up to
     /// `max_idle_hold` on repeated failures.
     pub idle_hold: Duration,
@@ -48,6 +52,7 @@ impl SessionConfig {
             router_id,
             hold_time: 90,
             connect_retry: Duration::from_secs(5),
+            connect_retry_fast: Vec::new(),
             idle_hold: Duration::from_secs(5),
             max_idle_hold: Duration::from_secs(30),
             passive: false,
@@ -65,10 +70,19 @@ impl SessionConfig {
             .collect();
         caps.push(Capability::RouteRefresh);
         if let Some(restart_time) = self.graceful_restart {
+            // Every family with the F bit: the embedder keeps its forwarding state (kernel
+            // routes) across a restart of the speaker, so helpers keep our routes meanwhile.
             caps.push(Capability::GracefulRestart {
                 restarted: false,
                 restart_time,
-                families: vec![],
+                families: self
+                    .families
+                    .iter()
+                    .map(|f| GrFamily {
+                        family: *f,
+                        forwarding_preserved: true,
+                    })
+                    .collect(),
             });
         }
         Open::new(self.local_as, self.hold_time, self.router_id, caps)
@@ -230,6 +244,8 @@ pub struct Session {
     deadlines: [Option<Instant>; 4],
     negotiated: Option<Negotiated>,
     backoff: Duration,
+    /// Connection failures since the last start or Established.
+    failures: usize,
     /// Stopped by the operator: no automatic restart.
     stopped: bool,
 }
@@ -244,6 +260,7 @@ impl Session {
             deadlines: [None; 4],
             negotiated: None,
             backoff,
+            failures: 0,
             stopped: true,
         }
     }
@@ -332,6 +349,7 @@ impl Session {
             (State::Idle, Event::ManualStart) => {
                 self.stopped = false;
                 self.backoff = self.config.idle_hold;
+                self.failures = 0;
                 self.begin(now, &mut out);
             }
             (State::Idle, Event::AutomaticStart | Event::IdleHoldTimerExpires) => {
@@ -369,14 +387,14 @@ impl Session {
                 self.state = State::OpenSent;
             }
             (State::Connect | State::Active, Event::TcpConnectionFails) => {
-                let retry = self.config.connect_retry;
+                let retry = self.retry_after_failure();
                 self.start(Timer::ConnectRetry, retry, now, &mut out);
                 self.state = State::Active;
             }
             (State::OpenSent, Event::TcpConnectionFails) => {
                 out.push(Action::Close);
                 self.stop(Timer::Hold, &mut out);
-                let retry = self.config.connect_retry;
+                let retry = self.retry_after_failure();
                 self.start(Timer::ConnectRetry, retry, now, &mut out);
                 self.state = State::Active;
             }
@@ -409,6 +427,7 @@ impl Session {
                 self.arm_hold(now, &mut out);
                 self.state = State::Established;
                 self.backoff = self.config.idle_hold;
+                self.failures = 0;
                 if let Some(n) = &self.negotiated {
                     out.push(Action::SessionUp(n.clone()));
                 }
@@ -447,8 +466,18 @@ impl Session {
         out
     }
 
-    /// Idle -> Connect (active) or Active (passive).
+    /// The wait before retrying after a connection failure; counts the failure.
+    fn retry_after_failure(&mut self) -> Duration {
+        let fast = self.config.connect_retry_fast.get(self.failures).copied();
+        self.failures += 1;
+        fast.unwrap_or(self.config.connect_retry)
+    }
+
+    /// Idle -> Connect (active) or Active (passive). A restart before the
+    /// IdleHoldTimer fired (an accepted connection) disarms it, or it would
+    /// later hit the new session as an FSM error.
     fn begin(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.stop(Timer::IdleHold, out);
         let retry = self.config.connect_retry;
         self.start(Timer::ConnectRetry, retry, now, out);
         if self.config.passive {
@@ -540,15 +569,16 @@ impl Session {
             self.stop(timer, out);
         }
         if was_up {
-            let gr = self
-                .negotiated
-                .as_ref()
-                .is_some_and(|n| n.peer_graceful_restart.is_some());
-            let graceful = gr
-                && matches!(
-                    reason,
-                    DownReason::HoldTimerExpired | DownReason::ConnectionLost
-                );
+            // RFC 4724 §4.2: routes are kept only if the peer listed families in its
+            // capability (none: it cannot preserve forwarding state, §3) and the TCP
+            // session ended without a NOTIFICATION. A hold timer expiry sends one; RFC
+            // 8538's N bit, which would extend GR to it, is not negotiated.
+            let gr = self.negotiated.as_ref().is_some_and(|n| {
+                n.peer_graceful_restart
+                    .as_ref()
+                    .is_some_and(|(_, families)| !families.is_empty())
+            });
+            let graceful = gr && matches!(reason, DownReason::ConnectionLost);
             out.push(Action::SessionDown { reason, graceful });
         }
         self.negotiated = None;

@@ -1,7 +1,8 @@
 //! TCP MD5 signatures (RFC 2385) through the Linux `TCP_MD5SIG` socket
-//! option. This is the crate's only `unsafe`: neither `socket2` nor `nix`
-//! wraps this option and `libc` lacks `struct tcp_md5sig`, so we lay the
-//! structure out ourselves and call `setsockopt` on a borrowed descriptor.
+//! option. One of the crate's two `unsafe` modules (the other is
+//! `speaker/gtsm.rs`): neither `socket2` nor `nix` wraps this option and
+//! `libc` lacks `struct tcp_md5sig`, so we lay the structure out ourselves
+//! and call `setsockopt` on a borrowed descriptor.
 #![allow(unsafe_code)]
 
 use std::net::{IpAddr, SocketAddr};

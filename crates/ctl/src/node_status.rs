@@ -1,7 +1,8 @@
 //! `calicoctl node status`: asks the local calico-node for its status over its unix socket and
 //! prints what Calico prints: `Calico process is running.` and the IPv4 and IPv6 BGP status
 //! tables, or `Calico process is not running.` (exit 1) when nothing answers on the socket.
-//! `--details` (ours) adds what the agent reports about itself.
+//! `--details` (ours) adds what the agent reports about itself and, per BGP session, its
+//! prefix counters, uptime, hold time, graceful-restart state and last error.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,7 +32,9 @@ pub struct NodeStatusArgs {
     #[arg(long = "status-socket", env = "CALICO_STATUS_SOCKET",
           default_value = node::agent::DEFAULT_STATUS_SOCKET)]
     pub status_socket: PathBuf,
-    /// Also show the node's name, addresses, AS number and datastore sync state.
+    /// Also show the node's name, addresses, AS number and datastore sync state, and per BGP
+    /// peer: prefixes received/accepted/advertised, uptime, hold time, graceful restart and
+    /// last error.
     #[arg(long = "details")]
     pub details: bool,
 }
@@ -73,6 +76,9 @@ fn render(report: &NodeStatusReport, details: bool) -> String {
     out += &node::bgp::render_status(&report.bgp_peers);
     if details {
         out += &render_details(report);
+        out += "BGP peer details\n";
+        out += &node::bgp::render_details(&report.bgp_peers);
+        out += "\n";
     }
     out
 }
@@ -139,6 +145,15 @@ mod tests {
                 state: "up".into(),
                 since: "23:30:04".into(),
                 info: "Established".into(),
+                name: Some("Mesh_172_17_8_102".into()),
+                received: Some(2),
+                accepted: Some(2),
+                advertised: Some(1),
+                uptime_seconds: Some(75),
+                hold_time: Some(240),
+                graceful_restart: Some("negotiated, peer restart time 120s".into()),
+                stale: Some(0),
+                ..Default::default()
             }],
             ..Default::default()
         }
@@ -179,6 +194,14 @@ IPv6 address: none
 AS number:    64512
 Datastore:    in sync
 Resources:    IPPool 1, Node 2
+
+BGP peer details
+Peer 172.17.8.102 (Mesh_172_17_8_102, node-to-node mesh)
+  State:            Established, up for 1m15s
+  Prefixes:         2 received, 2 accepted, 1 advertised
+  Hold time:        240s
+  Graceful restart: negotiated, peer restart time 120s
+  Last error:       none
 
 "
         );

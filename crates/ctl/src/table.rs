@@ -62,6 +62,7 @@ fn headings(
             const H: &[&str] = &["NAME", "PEERIP", "NODE", "ASN"];
             (H, H, H)
         }
+        Kind::BGPFilter => (&["NAME"], &["NAME"], &["NAME"]),
         Kind::Node => (
             &["NAME", "ASN", "IPV4", "IPV6"],
             &["NAME"],

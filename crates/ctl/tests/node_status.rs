@@ -4,9 +4,10 @@
 //! and a global BGPPeer at the far end of the veth (where nothing listens). calicoctl, run in
 //! the same namespace, prints the running banner and Calico's IPv4/IPv6 BGP status sections
 //! (the peer's row once the agent reports it); with the agent gone (socket missing or stale)
-//! it prints `Calico process is not running.` and exits 1.
+//! it prints `Calico process is not running.` and exits 1. `--details` adds the node's own
+//! view and the peer's counters, graceful-restart state and last error.
 //!
-//! Needs root. The namespaces are named `cnst-<pid>-...` and removed by their guards even when
+//! Needs root. The namespaces are named `czf-<pid>-...` and removed by their guards even when
 //! the test fails; the agent is killed by its guard.
 
 use std::net::Ipv4Addr;
@@ -104,8 +105,8 @@ fn section(out: &str, family: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn reports_a_running_agent_and_its_peers_then_not_running() {
-    let node_ns = Netns::new("cnst", "node");
-    let peer_ns = Netns::new("cnst", "peer");
+    let node_ns = Netns::new("czf", "node");
+    let peer_ns = Netns::new("czf", "peer");
     node_ns.veth_into("eth0", &peer_ns, "eth1");
     node_ns.ip(&["addr", "add", NODE_IP, "dev", "eth0"]);
     node_ns.ip(&["link", "set", "eth0", "up"]);
@@ -226,6 +227,27 @@ fn reports_a_running_agent_and_its_peers_then_not_running() {
     assert_eq!(details[2], "IPv6 address: none");
     assert_eq!(details[3], "AS number:    64513");
     assert!(details[5].contains("Node 1"), "{stdout}");
+    // Per peer: our extension, with the agent's counters and the session's last error.
+    let peers = stdout
+        .split_once("BGP peer details\n")
+        .unwrap_or_else(|| panic!("no peer details: {stdout}"))
+        .1;
+    if v4_rows.is_empty() {
+        assert_eq!(peers, "No BGP peers found.\n\n", "{stdout}");
+    } else {
+        let lines: Vec<&str> = peers.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("Peer {PEER_IP} (Global_10_232_9_1, global)")
+        );
+        assert!(lines[1].starts_with("  State:            "), "{stdout}");
+        assert_eq!(
+            lines[2],
+            "  Prefixes:         0 received, 0 accepted, 0 advertised"
+        );
+        assert_eq!(lines[3], "  Graceful restart: not negotiated", "{stdout}");
+        assert!(lines[4].starts_with("  Last error:       "), "{stdout}");
+    }
 
     // Killed: its socket file stays behind, and nothing answers on it.
     let _ = agent.0.kill();

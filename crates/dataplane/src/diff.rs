@@ -14,6 +14,8 @@
 //! hook changed, or a name moved between set and map, the batch recreates the whole table
 //! (`add table`, `delete table`, then everything), still in one transaction.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::table::{family_name, Chain, SetKey, Table, TABLE_NAME};
 
 /// One nft transaction, as text for `nft -f -`.
@@ -44,43 +46,104 @@ impl Batch {
 
 /// The batch that turns `old` (what is programmed; [`Table::empty`] when nothing is) into `new`.
 pub fn diff(old: &Table, new: &Table) -> Batch {
+    diff_scoped(old, new, &Scope::all(old, new))
+}
+
+/// Names a diff looks at; a name outside the scope is taken to be the same in both tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Chains.
+    pub chains: BTreeSet<String>,
+    /// Sets (declaration and elements).
+    pub sets: BTreeSet<String>,
+    /// Verdict maps (the declarations).
+    pub maps: BTreeSet<String>,
+    /// Verdict-map elements: (map, interface).
+    pub map_elements: BTreeSet<(String, String)>,
+}
+
+impl Scope {
+    /// Every name in either table.
+    pub fn all(old: &Table, new: &Table) -> Scope {
+        let names = |a: Vec<&String>, b: Vec<&String>| -> BTreeSet<String> {
+            a.into_iter().chain(b).cloned().collect()
+        };
+        let elements = |t: &Table| -> Vec<(String, String)> {
+            t.maps
+                .iter()
+                .flat_map(|(m, map)| map.elements.keys().map(|k| (m.clone(), k.clone())))
+                .collect()
+        };
+        Scope {
+            chains: names(old.chains.keys().collect(), new.chains.keys().collect()),
+            sets: names(old.sets.keys().collect(), new.sets.keys().collect()),
+            maps: names(old.maps.keys().collect(), new.maps.keys().collect()),
+            map_elements: elements(old).into_iter().chain(elements(new)).collect(),
+        }
+    }
+
+    /// True when the scope names nothing.
+    pub fn is_empty(&self) -> bool {
+        self.chains.is_empty()
+            && self.sets.is_empty()
+            && self.maps.is_empty()
+            && self.map_elements.is_empty()
+    }
+}
+
+/// Like [`diff`], looking only at the names in `scope`: `old` needs to hold only those
+/// (as [`crate::edit::Edits`] records them), so the cost follows the size of the change, not
+/// of the table.
+pub fn diff_scoped(old: &Table, new: &Table, scope: &Scope) -> Batch {
     assert_eq!(
         old.family, new.family,
         "diffing tables of different families"
     );
-    if needs_recreate(old, new) {
+    if needs_recreate(old, new, scope) {
         return recreate(new);
     }
     let t = format!("{} {TABLE_NAME}", family_name(new.family));
     let mut b = Batch::default();
     let mut body = Batch::default();
+    let element = |table: &Table, map: &str, key: &str| {
+        table
+            .maps
+            .get(map)
+            .and_then(|m| m.elements.get(key))
+            .cloned()
+    };
 
-    for (name, set) in &new.sets {
-        if !old.sets.contains_key(name) {
+    for name in &scope.sets {
+        if let (Some(set), None) = (new.sets.get(name), old.sets.get(name)) {
             body.push(format!(
                 "add set {t} {name} {{ {} }}",
                 set.key.declaration()
             ));
         }
     }
-    for name in new.maps.keys() {
-        if !old.maps.contains_key(name) {
+    for name in &scope.maps {
+        if new.maps.contains_key(name) && !old.maps.contains_key(name) {
             body.push(format!("add map {t} {name} {{ type ifname : verdict; }}"));
         }
     }
-    for (name, map) in &old.maps {
-        let Some(new_map) = new.maps.get(name) else {
+    for (map, keys) in group(&scope.map_elements) {
+        if !new.maps.contains_key(map) {
+            continue;
+        }
+        let stale: Vec<String> = keys
+            .iter()
+            .filter(|k| {
+                let before = element(old, map, k);
+                before.is_some() && before != element(new, map, k)
+            })
+            .map(|k| quote(k))
+            .collect();
+        push_elements(&mut body, &format!("delete element {t} {map}"), &stale);
+    }
+    for name in &scope.sets {
+        let Some(set) = new.sets.get(name) else {
             continue;
         };
-        let stale: Vec<String> = map
-            .elements
-            .iter()
-            .filter(|(k, v)| new_map.elements.get(*k) != Some(v))
-            .map(|(k, _)| quote(k))
-            .collect();
-        push_elements(&mut body, &format!("delete element {t} {name}"), &stale);
-    }
-    for (name, set) in &new.sets {
         let old_elements = old.sets.get(name).map(|s| &s.elements);
         if let Some(old_elements) = old_elements {
             let gone: Vec<String> = old_elements.difference(&set.elements).cloned().collect();
@@ -92,7 +155,10 @@ pub fn diff(old: &Table, new: &Table) -> Batch {
         };
         push_elements(&mut body, &format!("add element {t} {name}"), &added);
     }
-    for (name, chain) in &new.chains {
+    for name in &scope.chains {
+        let Some(chain) = new.chains.get(name) else {
+            continue;
+        };
         if !old.chains.contains_key(name) {
             body.push(match &chain.hook {
                 Some(h) => format!(
@@ -105,7 +171,10 @@ pub fn diff(old: &Table, new: &Table) -> Batch {
             });
         }
     }
-    for (name, chain) in &new.chains {
+    for name in &scope.chains {
+        let Some(chain) = new.chains.get(name) else {
+            continue;
+        };
         match old.chains.get(name) {
             Some(o) if o.same_as(chain) => {}
             Some(_) => {
@@ -115,32 +184,40 @@ pub fn diff(old: &Table, new: &Table) -> Batch {
             None => push_rules(&mut body, &t, name, chain),
         }
     }
-    let doomed: Vec<&String> = old
+    let doomed: Vec<&String> = scope
         .chains
-        .keys()
-        .filter(|n| !new.chains.contains_key(*n))
+        .iter()
+        .filter(|n| old.chains.contains_key(*n) && !new.chains.contains_key(*n))
         .collect();
     for name in &doomed {
         body.push(format!("flush chain {t} {name}"));
     }
-    for (name, map) in &new.maps {
-        let old_map = old.maps.get(name);
-        let added: Vec<String> = map
-            .elements
+    for (map, keys) in group(&scope.map_elements) {
+        if !new.maps.contains_key(map) {
+            continue;
+        }
+        let added: Vec<String> = keys
             .iter()
-            .filter(|(k, v)| old_map.and_then(|m| m.elements.get(*k)) != Some(v))
-            .map(|(k, v)| format!("{} : {v}", quote(k)))
+            .filter_map(|k| {
+                let now = element(new, map, k)?;
+                (element(old, map, k).as_ref() != Some(&now))
+                    .then(|| format!("{} : {now}", quote(k)))
+            })
             .collect();
-        push_elements(&mut body, &format!("add element {t} {name}"), &added);
+        push_elements(&mut body, &format!("add element {t} {map}"), &added);
     }
     for name in &doomed {
         body.push(format!("delete chain {t} {name}"));
     }
-    for name in old.sets.keys().filter(|n| !new.sets.contains_key(*n)) {
-        body.push(format!("delete set {t} {name}"));
+    for name in &scope.sets {
+        if old.sets.contains_key(name) && !new.sets.contains_key(name) {
+            body.push(format!("delete set {t} {name}"));
+        }
     }
-    for name in old.maps.keys().filter(|n| !new.maps.contains_key(*n)) {
-        body.push(format!("delete map {t} {name}"));
+    for name in &scope.maps {
+        if old.maps.contains_key(name) && !new.maps.contains_key(name) {
+            body.push(format!("delete map {t} {name}"));
+        }
     }
 
     if body.is_empty() {
@@ -151,6 +228,15 @@ pub fn diff(old: &Table, new: &Table) -> Batch {
     b.commands += body.commands;
     b.rules_written = body.rules_written;
     b
+}
+
+/// (map, interface) pairs grouped by map, both in order.
+fn group(pairs: &BTreeSet<(String, String)>) -> BTreeMap<&str, Vec<&str>> {
+    let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (map, key) in pairs {
+        out.entry(map.as_str()).or_default().push(key.as_str());
+    }
+    out
 }
 
 /// The batch that replaces whatever table is programmed with `table`, in one transaction.
@@ -169,17 +255,23 @@ pub fn recreate(table: &Table) -> Batch {
     batch
 }
 
-fn needs_recreate(old: &Table, new: &Table) -> bool {
-    let set_changed = old.sets.iter().any(|(n, s)| {
-        s.key == SetKey::Unsupported
-            || new.sets.get(n).is_some_and(|ns| ns.key != s.key)
-            || new.maps.contains_key(n)
+fn needs_recreate(old: &Table, new: &Table, scope: &Scope) -> bool {
+    let set_changed = scope.sets.iter().any(|n| {
+        old.sets.get(n).is_some_and(|s| {
+            s.key == SetKey::Unsupported
+                || new.sets.get(n).is_some_and(|ns| ns.key != s.key)
+                || new.maps.contains_key(n)
+        })
     });
-    let map_clash = old.maps.keys().any(|n| new.sets.contains_key(n));
-    let hook_changed = old.chains.iter().any(|(n, c)| {
-        new.chains
-            .get(n)
-            .is_some_and(|nc| nc.hook != c.hook && (nc.hook.is_some() || c.hook.is_some()))
+    let map_clash = scope
+        .maps
+        .iter()
+        .any(|n| old.maps.contains_key(n) && new.sets.contains_key(n));
+    let hook_changed = scope.chains.iter().any(|n| {
+        let (Some(c), Some(nc)) = (old.chains.get(n), new.chains.get(n)) else {
+            return false;
+        };
+        nc.hook != c.hook && (nc.hook.is_some() || c.hook.is_some())
     });
     set_changed || map_clash || hook_changed
 }

@@ -2,10 +2,11 @@
 //! the programmed table, netlink routes and per-interface sysctls.
 //!
 //! Pure parts (no I/O): [`model`] (desired state), [`render`], [`table`], [`diff`],
-//! [`reader`]. Thin shells: [`nft`] (`nft -f -`, `nft -j list`), [`routes`] (rtnetlink),
+//! [`edit`], [`reader`]. Thin shells: [`nft`] (`nft -f -`, `nft -j list`), [`routes`] (rtnetlink),
 //! [`sysctl`] (/proc/sys). See DESIGN.md beside this crate for the ruleset layout.
 
 pub mod diff;
+pub mod edit;
 pub mod error;
 pub mod model;
 pub mod names;
@@ -16,7 +17,8 @@ pub mod routes;
 pub mod sysctl;
 pub mod table;
 
-pub use diff::{diff, recreate, Batch};
+pub use diff::{diff, diff_scoped, recreate, Batch, Scope};
+pub use edit::Edits;
 pub use error::Error;
 pub use model::DesiredState;
 pub use render::render;

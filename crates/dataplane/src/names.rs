@@ -5,6 +5,7 @@
 //! other character, one starting with `_`, or one too long is replaced by `_` + a hex hash so
 //! the name stays valid and unique.
 
+use crate::render::Direction;
 use crate::table::fnv1a;
 
 /// Mark bit meaning "policy or profile accepted the packet".
@@ -108,6 +109,22 @@ pub fn profile_ingress_chain(name: &str) -> String {
 /// Egress chain of a profile.
 pub fn profile_egress_chain(name: &str) -> String {
     name_with("cali-pro-", name)
+}
+
+/// Chain of a policy for one direction.
+pub fn policy_chain(id: &str, dir: Direction) -> String {
+    match dir {
+        Direction::Ingress => policy_ingress_chain(id),
+        Direction::Egress => policy_egress_chain(id),
+    }
+}
+
+/// Chain of a profile for one direction.
+pub fn profile_chain(name: &str, dir: Direction) -> String {
+    match dir {
+        Direction::Ingress => profile_ingress_chain(name),
+        Direction::Egress => profile_egress_chain(name),
+    }
 }
 
 /// Named set of a selector.

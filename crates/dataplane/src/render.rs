@@ -5,6 +5,10 @@
 //! per-endpoint chains (conntrack first, then tiers, profiles, final drop); per-policy and
 //! per-profile chains that set the ACCEPT or PASS mark and return, or drop. Rule matches are
 //! in [`matches`].
+//!
+//! [`Pieces`] renders one part at a time (the base, one endpoint, one policy or profile
+//! chain, one set), so a caller that keeps a table up to date re-renders only what changed;
+//! [`render`] composes the whole table from the same pieces.
 
 mod matches;
 
@@ -14,8 +18,8 @@ use ipnet::IpNet;
 
 use crate::error::Error;
 use crate::model::{
-    Action, DesiredState, EndpointPolicy, EndpointToHostAction, FailsafePort, IpVersion, Rule,
-    TierDefault,
+    Action, DesiredState, EndpointPolicy, EndpointToHostAction, FailsafePort, HostEndpoint,
+    IpVersion, NodeConfig, Policy, Profile, Rule, TierDefault, WorkloadEndpoint,
 };
 use crate::names::{self, mark, ACCEPT_MARK, PASS_MARK};
 use crate::table::{
@@ -25,41 +29,74 @@ use matches::{protocol_name, without_contained};
 
 /// Render the table of one IP version.
 pub fn render(state: &DesiredState, family: IpVersion) -> Result<Table, Error> {
-    check_names(state)?;
-    let mut r = Renderer {
-        state,
-        family,
-        table: Table::empty(family),
-    };
-    r.sets();
-    r.static_chains();
-    r.workloads()?;
-    r.host_endpoints()?;
-    Ok(r.table)
-}
-
-/// Interface names and the log prefix go into nft text inside quotes: refuse anything that
-/// could break out of them (Linux interface names are at most 15 bytes anyway).
-fn check_names(state: &DesiredState) -> Result<(), Error> {
-    let iface_ok = |name: &str| {
-        !name.is_empty()
-            && name.len() <= 15
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c))
-    };
-    let cfg = &state.config;
-    let interfaces = state
-        .workloads
-        .iter()
-        .map(|w| &w.interface)
-        .chain(state.host_endpoints.iter().map(|h| &h.interface))
-        .chain([&cfg.workload_iface_prefix]);
-    for name in interfaces {
-        if !iface_ok(name) {
-            return Err(Error::InvalidInterfaceName(name.clone()));
+    let known = |id: &str| state.ip_sets.contains_key(id);
+    let pieces = Pieces::new(&state.config, family)?.checking_sets(&known);
+    let mut table = pieces.base();
+    for (id, members) in &state.ip_sets {
+        let (name, set) = pieces.selector_set(id, members);
+        table.sets.insert(name, set);
+    }
+    let workloads = state.workloads.iter().map(|w| pieces.workload(w));
+    let heps = state.host_endpoints.iter().map(|h| pieces.host_endpoint(h));
+    let endpoints = state.workloads.iter().map(|w| (&w.ingress, &w.egress));
+    let endpoints = endpoints.chain(state.host_endpoints.iter().map(|h| (&h.ingress, &h.egress)));
+    for (chains, (ingress, egress)) in workloads.chain(heps).zip(endpoints) {
+        let chains = chains?;
+        for (map, iface, verdict) in &chains.map_elements {
+            let elements = &mut table
+                .maps
+                .get_mut(*map)
+                .expect("the base has every map")
+                .elements;
+            if elements.insert(iface.clone(), verdict.clone()).is_some() {
+                return Err(Error::DuplicateInterface(iface.clone()));
+            }
+        }
+        table.chains.extend(chains.chains);
+        for (policy, dir) in [(ingress, Direction::Ingress), (egress, Direction::Egress)] {
+            for id in policy.tiers.iter().flat_map(|t| &t.policies) {
+                if !table.chains.contains_key(&names::policy_chain(id, dir)) {
+                    let p = state
+                        .policies
+                        .get(id)
+                        .ok_or_else(|| Error::UnknownPolicy(id.clone()))?;
+                    let (name, chain) = pieces.policy_chain(id, p, dir)?;
+                    table.chains.insert(name, chain);
+                }
+            }
+            for name in &policy.profiles {
+                if !table.chains.contains_key(&names::profile_chain(name, dir)) {
+                    let p = state
+                        .profiles
+                        .get(name)
+                        .ok_or_else(|| Error::UnknownProfile(name.clone()))?;
+                    let (name, chain) = pieces.profile_chain(name, p, dir)?;
+                    table.chains.insert(name, chain);
+                }
+            }
         }
     }
+    Ok(table)
+}
+
+/// Interface names go into nft text inside quotes: refuse anything that could break out of
+/// them (Linux interface names are at most 15 bytes anyway).
+fn check_interface(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInterfaceName(name.to_owned()))
+    }
+}
+
+/// The node settings that go into nft text: the workload prefix and the log prefix.
+fn check_config(cfg: &NodeConfig) -> Result<(), Error> {
+    check_interface(&cfg.workload_iface_prefix)?;
     let prefix_ok = cfg.log_prefix.len() <= 60
         && cfg
             .log_prefix
@@ -71,14 +108,19 @@ fn check_names(state: &DesiredState) -> Result<(), Error> {
     Ok(())
 }
 
-/// Which side of the node an endpoint chain polices.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
+/// Which side of an endpoint a chain polices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// Traffic towards the endpoint (for a host endpoint: arriving at the host through it).
     Ingress,
+    /// Traffic sent by the endpoint (for a host endpoint: the host sending through it).
     Egress,
 }
 
 impl Direction {
+    /// Both directions, ingress first.
+    pub const BOTH: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
     fn name(self) -> &'static str {
         match self {
             Direction::Ingress => "ingress",
@@ -87,24 +129,167 @@ impl Direction {
     }
 }
 
-struct Renderer<'a> {
-    state: &'a DesiredState,
-    family: IpVersion,
-    table: Table,
+/// The two chains of one endpoint and the verdict-map elements that dispatch to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointChains {
+    /// Chains by name (ingress, egress).
+    pub chains: [(String, Chain); 2],
+    /// `(map, interface, verdict)` for both directions.
+    pub map_elements: [(&'static str, String, Verdict); 2],
 }
 
-impl Renderer<'_> {
+/// Renders one table's parts for a node configuration and IP version.
+#[derive(Clone, Copy)]
+pub struct Pieces<'a> {
+    config: &'a NodeConfig,
+    family: IpVersion,
+    /// Says whether a selector set exists; rules naming one that does not are errors.
+    known_set: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+impl<'a> Pieces<'a> {
+    /// A renderer for `config`; fails when the configuration cannot go into nft text.
+    pub fn new(config: &'a NodeConfig, family: IpVersion) -> Result<Self, Error> {
+        check_config(config)?;
+        Ok(Pieces {
+            config,
+            family,
+            known_set: None,
+        })
+    }
+
+    /// Also refuse rules naming a selector set for which `known` is false.
+    pub fn checking_sets(self, known: &'a dyn Fn(&str) -> bool) -> Self {
+        Pieces {
+            known_set: Some(known),
+            ..self
+        }
+    }
+
+    /// The parts every table has: base, dispatch and helper chains, the pool sets and the
+    /// (empty) verdict maps.
+    pub fn base(&self) -> Table {
+        let mut table = Table::empty(self.family);
+        let pools = &self.config.ip_pools;
+        let all = self.of_family(pools.iter().map(|p| &p.cidr));
+        let masq = self.of_family(pools.iter().filter(|p| p.nat_outgoing).map(|p| &p.cidr));
+        table
+            .sets
+            .insert(names::ALL_POOLS_SET.to_owned(), self.set(all));
+        table
+            .sets
+            .insert(names::MASQ_POOLS_SET.to_owned(), self.set(masq));
+        for (name, chain) in self.static_chains() {
+            table.chains.insert(name.to_owned(), chain);
+        }
+        for map in [
+            names::FROM_WL_MAP,
+            names::TO_WL_MAP,
+            names::FROM_HEP_MAP,
+            names::TO_HEP_MAP,
+        ] {
+            table.maps.insert(map.to_owned(), VerdictMap::default());
+        }
+        table
+    }
+
+    /// The set of selector `id` holding the members of this family.
+    pub fn selector_set<'n>(
+        &self,
+        id: &str,
+        members: impl IntoIterator<Item = &'n IpNet>,
+    ) -> (String, Set) {
+        (names::selector_set(id), self.set(self.of_family(members)))
+    }
+
+    /// A workload's chains (`cali-tw-*` ingress, `cali-fw-*` egress) and map elements.
+    pub fn workload(&self, wl: &WorkloadEndpoint) -> Result<EndpointChains, Error> {
+        check_interface(&wl.interface)?;
+        let tw = names::to_workload_chain(&wl.interface);
+        let fw = names::from_workload_chain(&wl.interface);
+        let who = format!("workload {}", wl.interface);
+        let ingress = self.endpoint_rules(&who, &wl.ingress, Direction::Ingress, None);
+        let egress = self.endpoint_rules(&who, &wl.egress, Direction::Egress, None);
+        Ok(EndpointChains {
+            map_elements: [
+                (
+                    names::TO_WL_MAP,
+                    wl.interface.clone(),
+                    Verdict::Goto(tw.clone()),
+                ),
+                (
+                    names::FROM_WL_MAP,
+                    wl.interface.clone(),
+                    Verdict::Goto(fw.clone()),
+                ),
+            ],
+            chains: [(tw, chain(ingress)), (fw, chain(egress))],
+        })
+    }
+
+    /// A host endpoint's chains (`cali-fh-*` ingress, `cali-th-*` egress) and map elements.
+    pub fn host_endpoint(&self, hep: &HostEndpoint) -> Result<EndpointChains, Error> {
+        check_interface(&hep.interface)?;
+        let fh = names::from_host_endpoint_chain(&hep.interface);
+        let th = names::to_host_endpoint_chain(&hep.interface);
+        let who = format!("host endpoint {}", hep.interface);
+        let failsafe = Some(names::FAILSAFE_IN);
+        let ingress = self.endpoint_rules(&who, &hep.ingress, Direction::Ingress, failsafe);
+        let failsafe = Some(names::FAILSAFE_OUT);
+        let egress = self.endpoint_rules(&who, &hep.egress, Direction::Egress, failsafe);
+        Ok(EndpointChains {
+            map_elements: [
+                (
+                    names::FROM_HEP_MAP,
+                    hep.interface.clone(),
+                    Verdict::Goto(fh.clone()),
+                ),
+                (
+                    names::TO_HEP_MAP,
+                    hep.interface.clone(),
+                    Verdict::Goto(th.clone()),
+                ),
+            ],
+            chains: [(fh, chain(ingress)), (th, chain(egress))],
+        })
+    }
+
+    /// The chain of policy `id` for one direction.
+    pub fn policy_chain(
+        &self,
+        id: &str,
+        policy: &Policy,
+        dir: Direction,
+    ) -> Result<(String, Chain), Error> {
+        let rules = match dir {
+            Direction::Ingress => &policy.ingress,
+            Direction::Egress => &policy.egress,
+        };
+        let why = format!("tier {} policy {id} {}", policy.tier, dir.name());
+        let body = self.rule_chain(&why, rules, dir, true)?;
+        Ok((names::policy_chain(id, dir), chain(body)))
+    }
+
+    /// The chain of profile `name` for one direction.
+    pub fn profile_chain(
+        &self,
+        name: &str,
+        profile: &Profile,
+        dir: Direction,
+    ) -> Result<(String, Chain), Error> {
+        let rules = match dir {
+            Direction::Ingress => &profile.ingress,
+            Direction::Egress => &profile.egress,
+        };
+        let why = format!("profile {name} {}", dir.name());
+        let body = self.rule_chain(&why, rules, dir, false)?;
+        Ok((names::profile_chain(name, dir), chain(body)))
+    }
+
     fn addr_keyword(&self) -> &'static str {
         match self.family {
             IpVersion::V4 => "ip",
             IpVersion::V6 => "ip6",
-        }
-    }
-
-    fn set_key(&self) -> SetKey {
-        match self.family {
-            IpVersion::V4 => SetKey::Ipv4Net,
-            IpVersion::V6 => SetKey::Ipv6Net,
         }
     }
 
@@ -122,35 +307,21 @@ impl Renderer<'_> {
         without_contained(nets)
     }
 
-    fn add_set(&mut self, name: String, nets: Vec<IpNet>) {
+    fn set(&self, nets: Vec<IpNet>) -> Set {
         let elements = nets
             .iter()
             .map(ToString::to_string)
             .collect::<BTreeSet<_>>();
-        let key = self.set_key();
-        self.table.sets.insert(name, Set { key, elements });
+        let key = match self.family {
+            IpVersion::V4 => SetKey::Ipv4Net,
+            IpVersion::V6 => SetKey::Ipv6Net,
+        };
+        Set { key, elements }
     }
 
-    fn sets(&mut self) {
-        for (id, members) in &self.state.ip_sets {
-            let nets = self.of_family(members);
-            self.add_set(names::selector_set(id), nets);
-        }
-        let pools = &self.state.config.ip_pools;
-        let all = self.of_family(pools.iter().map(|p| &p.cidr));
-        let masq = self.of_family(pools.iter().filter(|p| p.nat_outgoing).map(|p| &p.cidr));
-        self.add_set(names::ALL_POOLS_SET.to_owned(), all);
-        self.add_set(names::MASQ_POOLS_SET.to_owned(), masq);
-    }
-
-    fn chain(&mut self, name: &str, hook: Option<BaseHook>, rules: Vec<NftRule>) {
-        self.table
-            .chains
-            .insert(name.to_owned(), Chain { hook, rules });
-    }
-
-    fn static_chains(&mut self) {
-        let cfg = &self.state.config;
+    fn static_chains(&self) -> Vec<(&'static str, Chain)> {
+        let cfg = self.config;
+        let mut out = Vec::new();
         let wl = format!("\"{}*\"", cfg.workload_iface_prefix);
         let clear = mark(!(ACCEPT_MARK | PASS_MARK));
         let accepted = format!("meta mark & {0} == {0}", mark(ACCEPT_MARK));
@@ -162,7 +333,8 @@ impl Renderer<'_> {
             })
         };
 
-        self.chain(
+        push(
+            &mut out,
             names::BASE_FORWARD,
             filter(Hook::Forward),
             vec![
@@ -184,7 +356,8 @@ impl Renderer<'_> {
                 ),
             ],
         );
-        self.chain(
+        push(
+            &mut out,
             names::BASE_INPUT,
             filter(Hook::Input),
             vec![
@@ -202,7 +375,8 @@ impl Renderer<'_> {
                 ),
             ],
         );
-        self.chain(
+        push(
+            &mut out,
             names::BASE_OUTPUT,
             filter(Hook::Output),
             vec![
@@ -220,7 +394,8 @@ impl Renderer<'_> {
                 ),
             ],
         );
-        self.chain(
+        push(
+            &mut out,
             names::BASE_POSTROUTING,
             Some(BaseHook {
                 kind: ChainKind::Nat,
@@ -262,10 +437,10 @@ impl Renderer<'_> {
             false,
             "dispatch to host endpoint",
         );
-        self.chain(names::FROM_WL_DISPATCH, None, from_wl);
-        self.chain(names::TO_WL_DISPATCH, None, to_wl);
-        self.chain(names::FROM_HEP_DISPATCH, None, from_hep);
-        self.chain(names::TO_HEP_DISPATCH, None, to_hep);
+        push(&mut out, names::FROM_WL_DISPATCH, None, from_wl);
+        push(&mut out, names::TO_WL_DISPATCH, None, to_wl);
+        push(&mut out, names::FROM_HEP_DISPATCH, None, from_hep);
+        push(&mut out, names::TO_HEP_DISPATCH, None, to_hep);
 
         let mut to_host = Vec::new();
         if self.family == IpVersion::V6 {
@@ -287,7 +462,7 @@ impl Renderer<'_> {
             verdict,
             &format!("workload to host: DefaultEndpointToHostAction {action}"),
         ));
-        self.chain(names::WL_TO_HOST, None, to_host);
+        push(&mut out, names::WL_TO_HOST, None, to_host);
 
         let failsafe = |ports: &[FailsafePort], dir: &str| {
             ports
@@ -303,11 +478,15 @@ impl Renderer<'_> {
         };
         let fin = failsafe(&cfg.failsafe_inbound, "inbound");
         let fout = failsafe(&cfg.failsafe_outbound, "outbound");
-        self.chain(names::FAILSAFE_IN, None, fin);
-        self.chain(names::FAILSAFE_OUT, None, fout);
+        push(&mut out, names::FAILSAFE_IN, None, fin);
+        push(&mut out, names::FAILSAFE_OUT, None, fout);
 
         let mut nat = Vec::new();
-        if !self.table.sets[names::MASQ_POOLS_SET].elements.is_empty() {
+        let pools = &cfg.ip_pools;
+        if !self
+            .of_family(pools.iter().filter(|p| p.nat_outgoing).map(|p| &p.cidr))
+            .is_empty()
+        {
             let a = self.addr_keyword();
             nat.push(NftRule::new(
                 format!(
@@ -318,76 +497,18 @@ impl Renderer<'_> {
                 "nat outgoing: pool with natOutgoing to outside all pools",
             ));
         }
-        self.chain(names::NAT_OUTGOING, None, nat);
-
-        for map in [
-            names::FROM_WL_MAP,
-            names::TO_WL_MAP,
-            names::FROM_HEP_MAP,
-            names::TO_HEP_MAP,
-        ] {
-            self.table
-                .maps
-                .insert(map.to_owned(), VerdictMap::default());
-        }
+        push(&mut out, names::NAT_OUTGOING, None, nat);
+        out
     }
 
-    fn map_element(&mut self, map: &str, iface: &str, chain: &str) -> Result<(), Error> {
-        let elements = &mut self
-            .table
-            .maps
-            .get_mut(map)
-            .expect("static maps are created first")
-            .elements;
-        if elements
-            .insert(iface.to_owned(), Verdict::Goto(chain.to_owned()))
-            .is_some()
-        {
-            return Err(Error::DuplicateInterface(iface.to_owned()));
-        }
-        Ok(())
-    }
-
-    fn workloads(&mut self) -> Result<(), Error> {
-        for wl in &self.state.workloads {
-            let tw = names::to_workload_chain(&wl.interface);
-            let fw = names::from_workload_chain(&wl.interface);
-            self.map_element(names::TO_WL_MAP, &wl.interface, &tw)?;
-            self.map_element(names::FROM_WL_MAP, &wl.interface, &fw)?;
-            let who = format!("workload {}", wl.interface);
-            let rules = self.endpoint_rules(&who, &wl.ingress, Direction::Ingress, None)?;
-            self.chain(&tw, None, rules);
-            let rules = self.endpoint_rules(&who, &wl.egress, Direction::Egress, None)?;
-            self.chain(&fw, None, rules);
-        }
-        Ok(())
-    }
-
-    fn host_endpoints(&mut self) -> Result<(), Error> {
-        for hep in &self.state.host_endpoints {
-            let fh = names::from_host_endpoint_chain(&hep.interface);
-            let th = names::to_host_endpoint_chain(&hep.interface);
-            self.map_element(names::FROM_HEP_MAP, &hep.interface, &fh)?;
-            self.map_element(names::TO_HEP_MAP, &hep.interface, &th)?;
-            let who = format!("host endpoint {}", hep.interface);
-            let failsafe = Some(names::FAILSAFE_IN);
-            let rules = self.endpoint_rules(&who, &hep.ingress, Direction::Ingress, failsafe)?;
-            self.chain(&fh, None, rules);
-            let failsafe = Some(names::FAILSAFE_OUT);
-            let rules = self.endpoint_rules(&who, &hep.egress, Direction::Egress, failsafe)?;
-            self.chain(&th, None, rules);
-        }
-        Ok(())
-    }
-
-    /// Rules of one endpoint chain; also renders the policy and profile chains it jumps to.
+    /// Rules of one endpoint chain.
     fn endpoint_rules(
-        &mut self,
+        &self,
         who: &str,
         policy: &EndpointPolicy,
         dir: Direction,
         failsafe: Option<&str>,
-    ) -> Result<Vec<NftRule>, Error> {
+    ) -> Vec<NftRule> {
         let d = dir.name();
         let accepted = format!("meta mark & {0} == {0}", mark(ACCEPT_MARK));
         let not_passed = format!("meta mark & {} == {}", mark(PASS_MARK), mark(0));
@@ -431,7 +552,7 @@ impl Renderer<'_> {
                 &format!("{who} {d}: start of tier {t}"),
             ));
             for id in &tier.policies {
-                let chain = self.policy_chain(id, dir)?;
+                let chain = names::policy_chain(id, dir);
                 rules.push(NftRule::new(
                     format!("{not_passed} jump {chain}"),
                     &format!("{who} {d}: tier {t} policy {id}"),
@@ -449,7 +570,7 @@ impl Renderer<'_> {
             }
         }
         for name in &policy.profiles {
-            let chain = self.profile_chain(name, dir)?;
+            let chain = names::profile_chain(name, dir);
             rules.push(NftRule::new(
                 format!("jump {chain}"),
                 &format!("{who} {d}: profile {name}"),
@@ -463,43 +584,7 @@ impl Renderer<'_> {
             "counter drop",
             &format!("{who} {d}: drop if no profile matched"),
         ));
-        Ok(rules)
-    }
-
-    fn policy_chain(&mut self, id: &str, dir: Direction) -> Result<String, Error> {
-        let policy = self
-            .state
-            .policies
-            .get(id)
-            .ok_or_else(|| Error::UnknownPolicy(id.to_owned()))?;
-        let (chain, rules) = match dir {
-            Direction::Ingress => (names::policy_ingress_chain(id), &policy.ingress),
-            Direction::Egress => (names::policy_egress_chain(id), &policy.egress),
-        };
-        if !self.table.chains.contains_key(&chain) {
-            let why = format!("tier {} policy {id} {}", policy.tier, dir.name());
-            let body = self.rule_chain(&why, rules, dir, true)?;
-            self.chain(&chain, None, body);
-        }
-        Ok(chain)
-    }
-
-    fn profile_chain(&mut self, name: &str, dir: Direction) -> Result<String, Error> {
-        let profile = self
-            .state
-            .profiles
-            .get(name)
-            .ok_or_else(|| Error::UnknownProfile(name.to_owned()))?;
-        let (chain, rules) = match dir {
-            Direction::Ingress => (names::profile_ingress_chain(name), &profile.ingress),
-            Direction::Egress => (names::profile_egress_chain(name), &profile.egress),
-        };
-        if !self.table.chains.contains_key(&chain) {
-            let why = format!("profile {name} {}", dir.name());
-            let body = self.rule_chain(&why, rules, dir, false)?;
-            self.chain(&chain, None, body);
-        }
-        Ok(chain)
+        rules
     }
 
     /// The rules of a policy or profile chain. `pass_allowed` is false for profiles, where
@@ -535,7 +620,7 @@ impl Renderer<'_> {
                 ),
                 Action::Deny => "counter drop".to_owned(),
                 Action::Log => {
-                    let cfg = &self.state.config;
+                    let cfg = self.config;
                     let group = match dir {
                         Direction::Ingress => cfg.log_group,
                         Direction::Egress => cfg.log_group.wrapping_add(1),
@@ -555,6 +640,19 @@ impl Renderer<'_> {
         }
         Ok(out)
     }
+}
+
+fn chain(rules: Vec<NftRule>) -> Chain {
+    Chain { hook: None, rules }
+}
+
+fn push(
+    out: &mut Vec<(&'static str, Chain)>,
+    name: &'static str,
+    hook: Option<BaseHook>,
+    rules: Vec<NftRule>,
+) {
+    out.push((name, Chain { hook, rules }));
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The command line of `calico-lab`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
@@ -58,6 +59,24 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
         targets: Vec<IpAddr>,
+    },
+    /// (internal) Our BGP speaker as the top-of-rack router (`--tor calico`), run by `up`
+    /// in the fabric namespace.
+    #[command(hide = true)]
+    TorRouter {
+        #[arg(long = "as")]
+        asn: u32,
+        #[arg(long)]
+        router_id: Ipv4Addr,
+        /// The ToR's own address, one per family (the source of its connections).
+        #[arg(long = "local")]
+        local: Vec<IpAddr>,
+        /// A node's session, `ADDR=AS`.
+        #[arg(long = "peer", value_parser = crate::tor::parse_peer)]
+        peers: Vec<(IpAddr, u32)>,
+        /// Where to serve the sessions as JSON.
+        #[arg(long)]
+        status_socket: PathBuf,
     },
 }
 

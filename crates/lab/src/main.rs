@@ -13,6 +13,7 @@ mod netns;
 mod paths;
 mod probe;
 mod process;
+mod readiness;
 mod render;
 mod requirements;
 mod spec;
@@ -20,6 +21,7 @@ mod state;
 mod status;
 mod store;
 mod topology;
+mod tor;
 mod tor_sessions;
 mod ui;
 
@@ -30,9 +32,12 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::cli::{Cli, Command, NodeCommand, Output, UpArgs, WorkloadCommand};
-use crate::lab::{Lab, LabContext};
+use crate::lab::{Lab, LabContext, Scope};
 use crate::spec::LabSpec;
 use crate::ui::Ui;
+
+/// How long `workload add` waits for the agents to program the new workload.
+const WORKLOAD_READY_WAIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -82,6 +87,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Up(args) => {
             let ctx = LabContext::from_env(&cli.name)?;
+            let started = std::time::Instant::now();
             let bar = ui.spinner("bringing the lab up");
             let result = lab::up(ctx, spec_of(&args), &|step| {
                 bar.set_message(step.to_string())
@@ -95,6 +101,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 count(lab.state.topology.nodes.len(), "node"),
                 count(lab.state.workloads.len(), "workload"),
                 lab.ctx.name
+            );
+            println!(
+                "ready for traffic after {:.1}s ({:.1}s of it waiting for calico-node to \
+                 program the workloads and for BGP sessions and routes)",
+                started.elapsed().as_secs_f64(),
+                report.ready_wait.as_secs_f64()
             );
             println!("logs: {}", lab.ctx.paths.log_dir().display());
         }
@@ -166,7 +178,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }) => {
             let mut lab = open(&cli.name)?;
             let labels = spec::parse_labels(&labels)?;
-            let w = lab.add_workload(&workload, &node, ip, labels)?;
+            lab.add_workload(&workload, &node, ip, labels)?;
+            let bar = ui.spinner("waiting for calico-node to program the workload");
+            let ready = lab.await_ready(
+                std::slice::from_ref(&workload),
+                Scope::NewWorkloads,
+                WORKLOAD_READY_WAIT,
+                &|step| bar.set_message(step.to_string()),
+            );
+            bar.finish_and_clear();
+            ready.with_context(|| {
+                format!(
+                    "workload {workload} was created on {node} but is not ready for traffic \
+                     (`calico-lab workload del {workload}` removes it)"
+                )
+            })?;
+            let w = lab.state.workload(&workload).expect("just added");
             let addrs: Vec<String> = w.addresses.iter().map(|a| a.to_string()).collect();
             println!(
                 "workload {} on {} in namespace {}: {}",
@@ -210,6 +237,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 probe::probe_all(proto, &targets, port, Duration::from_millis(timeout_ms));
             println!("{}", serde_json::to_string(&answers)?);
         }
+        Command::TorRouter {
+            asn,
+            router_id,
+            local,
+            peers,
+            status_socket,
+        } => tor::run(
+            tor::TorConfig {
+                asn,
+                router_id,
+                local,
+                peers,
+            },
+            &status_socket,
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -41,7 +41,7 @@ pub enum Peering {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TorRouter {
-    /// calico-node's own BGP speaker acting as the ToR.
+    /// Our own BGP speaker (crate `bgp`, run as `calico-lab tor-router`).
     Calico,
     /// BIRD 2 (Debian `bird2`).
     Bird,
@@ -88,7 +88,7 @@ impl LabSpec {
 }
 
 impl LabSpec {
-    /// Checks the numbers, the pools' families and the router choice.
+    /// Checks the numbers and the pools (families, at least one block).
     pub fn validate(self) -> Result<Self> {
         if self.nodes == 0 || self.nodes > MAX_NODES {
             return Err(Error::Spec(format!(
@@ -125,13 +125,6 @@ impl LabSpec {
                 "--pool6 {} is smaller than one /122 block",
                 self.pool6
             )));
-        }
-        if self.peering == Peering::Tor && self.tor == TorRouter::Calico {
-            return Err(Error::Spec(
-                "--tor calico is not available yet: calico-node has no top-of-rack (route \
-                 reflector) mode; use --tor bird, --tor frr or --tor external"
-                    .into(),
-            ));
         }
         Ok(LabSpec {
             pool: self.pool.trunc(),
@@ -208,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_bad_counts_families_and_calico_tor() {
+    fn refuses_bad_counts_and_families() {
         let err = |s: LabSpec| s.validate().unwrap_err().to_string();
         assert!(err(LabSpec { nodes: 0, ..spec() }).contains("--nodes"));
         assert!(err(LabSpec {
@@ -231,14 +224,8 @@ mod tests {
             ..spec()
         })
         .contains("/26"));
-        let text = err(LabSpec {
-            peering: Peering::Tor,
-            tor: TorRouter::Calico,
-            ..spec()
-        });
-        assert!(text.contains("not available yet"), "{text}");
-        // Calico as ToR is only refused when a ToR is used at all.
         assert!(LabSpec {
+            peering: Peering::Tor,
             tor: TorRouter::Calico,
             ..spec()
         }

@@ -1,6 +1,10 @@
-//! Reading the ToR router's BGP sessions, pure: BIRD's `show protocols` table and FRR's
-//! `show bgp summary json`, both turned into [`BgpSession`]s keyed by the peer's address.
+//! Reading the ToR router's BGP sessions, pure: BIRD's `show protocols` table, FRR's
+//! `show bgp summary json` and the JSON our own ToR (`calico-lab tor-router`) serves on its
+//! status socket, all turned into [`BgpSession`]s keyed by the peer's address.
 
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::status::BgpSession;
@@ -63,6 +67,47 @@ pub fn from_frr(json: &Value, nodes: &[NodePlan]) -> Vec<BgpSession> {
         .collect()
 }
 
+/// One session of our ToR, as its status socket reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorPeer {
+    pub address: IpAddr,
+    pub asn: u32,
+    /// The FSM state (`Established`, `Active`...).
+    pub state: String,
+    pub received: usize,
+    pub advertised: usize,
+    pub last_error: Option<String>,
+}
+
+/// The sessions of our ToR, named after the nodes they go to.
+pub fn from_calico(peers: &[TorPeer], nodes: &[NodePlan]) -> Vec<BgpSession> {
+    peers
+        .iter()
+        .map(|p| {
+            let node = nodes
+                .iter()
+                .find(|n| {
+                    IpAddr::V4(n.ipv4) == p.address || n.ipv6.map(IpAddr::V6) == Some(p.address)
+                })
+                .map(|n| n.name.clone())
+                .unwrap_or_default();
+            let mut info = format!(
+                "{} prefixes received, {} advertised",
+                p.received, p.advertised
+            );
+            if let (false, Some(e)) = (p.state == "Established", &p.last_error) {
+                info = format!("{info}; {e}");
+            }
+            BgpSession {
+                peer: p.address.to_string(),
+                peer_type: format!("ebgp {node}").trim().to_string(),
+                state: p.state.clone(),
+                info,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +154,26 @@ mod tests {
         assert_eq!(s[0].info, "3 prefixes received");
         assert_eq!(s[1].state, "Active");
         assert!(from_frr(&serde_json::json!([]), &nodes()).is_empty());
+    }
+
+    #[test]
+    fn calico_tor_peers() {
+        let peers: Vec<TorPeer> = serde_json::from_str(
+            r#"[{"address":"172.31.0.11","asn":65001,"state":"Established","received":1,
+                 "advertised":1,"last_error":null},
+                {"address":"fd00:172:31::12","asn":65002,"state":"Active","received":0,
+                 "advertised":0,"last_error":"connect: Connection refused"}]"#,
+        )
+        .unwrap();
+        let s = from_calico(&peers, &nodes());
+        assert_eq!(s[0].peer, "172.31.0.11");
+        assert_eq!(s[0].peer_type, "ebgp node1");
+        assert_eq!(s[0].state, "Established");
+        assert_eq!(s[0].info, "1 prefixes received, 1 advertised");
+        assert_eq!(s[1].peer_type, "ebgp node2");
+        assert_eq!(
+            s[1].info,
+            "0 prefixes received, 0 advertised; connect: Connection refused"
+        );
     }
 }

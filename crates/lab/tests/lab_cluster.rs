@@ -40,7 +40,8 @@ impl TestLab {
         }
         let turn = Turn::take();
         TestLab {
-            name: format!("t{}{tag}", std::process::id()),
+            // `lg`, the last four digits of the PID, the test's tag: namespaces of its own.
+            name: format!("lg{:04}{tag}", std::process::id() % 10_000),
             dir: tempfile::tempdir().expect("temporary directory"),
             _turn: turn,
         }
@@ -55,25 +56,15 @@ impl TestLab {
         common::calico_lab_ok(&self.name, self.dir.path(), args)
     }
 
-    /// `matrix ARGS -o json`, probed again (for up to 20 s) until every pair in `want` answers:
-    /// a workload's traffic flows once its node's agent has programmed the endpoint, which
-    /// takes a moment after the CNI plugin made it. Returns the last matrix.
-    fn settled_matrix(&self, args: &[&str], want: &[(&str, &str)]) -> Value {
+    /// `matrix ARGS -o json`.
+    fn matrix(&self, args: &[&str]) -> Value {
         let args: Vec<&str> = ["matrix"]
             .iter()
             .chain(args)
             .chain(&["-o", "json"])
             .copied()
             .collect();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let matrix = self.json(&args);
-            if want.iter().all(|(a, b)| pair(&matrix, a, b)) || std::time::Instant::now() > deadline
-            {
-                return matrix;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
+        self.json(&args)
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -139,6 +130,18 @@ fn alive(pid: u64) -> bool {
         .unwrap_or(false)
 }
 
+/// Panics with the silent pairs unless every pair of `matrix` answered.
+fn assert_all_reachable(matrix: &Value, what: &str) {
+    let pairs = matrix["pairs"].as_array().unwrap();
+    assert!(!pairs.is_empty(), "no pairs: {matrix}");
+    let silent: Vec<String> = pairs
+        .iter()
+        .filter(|p| p["reachable"] != true)
+        .map(|p| format!("{} -> {}", p["from"], p["to"]))
+        .collect();
+    assert!(silent.is_empty(), "{what}: silent pairs {silent:?}");
+}
+
 fn pair(matrix: &Value, from: &str, to: &str) -> bool {
     matrix["pairs"]
         .as_array()
@@ -151,7 +154,7 @@ fn pair(matrix: &Value, from: &str, to: &str) -> bool {
 }
 
 #[test]
-fn up_two_nodes_shows_status_endpoints_and_same_node_reachability() {
+fn up_two_nodes_shows_status_endpoints_and_every_pair_reachable() {
     let lab = TestLab::new("a");
     lab.ok(&[
         "up",
@@ -211,21 +214,12 @@ fn up_two_nodes_shows_status_endpoints_and_same_node_reachability() {
     .collect();
     assert_eq!(seen, want);
 
-    // Same-node pairs go through the CNI's host routes and proxy ARP.
+    // `up` returned once every endpoint was programmed and the mesh had exchanged routes:
+    // every pair answers at once, on every protocol, same node and across.
     for proto in ["tcp", "udp", "icmp"] {
-        let same_node = [
-            ("node1-w1", "node1-w2"),
-            ("node1-w2", "node1-w1"),
-            ("node2-w1", "node2-w2"),
-            ("node2-w2", "node2-w1"),
-        ];
-        let matrix = lab.settled_matrix(&["--proto", proto], &same_node);
+        let matrix = lab.matrix(&["--proto", proto]);
         assert_eq!(matrix["pairs"].as_array().unwrap().len(), 12);
-        for node in ["node1", "node2"] {
-            let (a, b) = (format!("{node}-w1"), format!("{node}-w2"));
-            assert!(pair(&matrix, &a, &b), "{proto} {a} -> {b} unreachable");
-            assert!(pair(&matrix, &b, &a), "{proto} {b} -> {a} unreachable");
-        }
+        assert_all_reachable(&matrix, proto);
     }
     let table = lab.ok(&["matrix"]);
     assert!(
@@ -271,9 +265,10 @@ fn workload_add_and_del_go_through_the_cni_plugin() {
         .iter()
         .any(|(pod, _, nets)| pod == "db" && nets == &["10.244.0.200/32".to_string()]));
 
-    let matrix = lab.settled_matrix(&[], &[("node1-w1", "db"), ("db", "node1-w1")]);
-    assert!(pair(&matrix, "node1-w1", "db"));
-    assert!(pair(&matrix, "db", "node1-w1"));
+    // `workload add` returned once the agent had programmed db: it answers at once.
+    let matrix = lab.matrix(&[]);
+    assert!(pair(&matrix, "node1-w1", "db"), "{matrix}");
+    assert!(pair(&matrix, "db", "node1-w1"), "{matrix}");
 
     // Refusals: a taken name, an unknown node.
     assert!(!lab
@@ -299,6 +294,33 @@ fn workload_add_and_del_go_through_the_cni_plugin() {
         "10.244.0.200",
     ]);
     assert!(out.contains("10.244.0.200"), "{out}");
+
+    // With the node's agent gone, nothing programs a new workload: `workload add` says so at
+    // once instead of returning a workload whose traffic is dropped.
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(lab.state_dir().join("state.json")).unwrap())
+            .unwrap();
+    let agent = state["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "calico-node node1")
+        .expect("agent recorded")["pid"]
+        .as_i64()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(agent).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let out = lab.cmd(&["workload", "add", "late", "--node", "node1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("workload late was created on node1 but is not ready")
+            && err.contains("calico-node on node1 is not running"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -355,9 +377,6 @@ fn up_refuses_when_already_up_or_a_namespace_collides() {
         "{err}"
     );
     assert!(!other.state_dir().exists());
-
-    let out = lab.cmd(&["up", "--peering", "tor", "--tor", "calico"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
 }
 
 #[test]
@@ -466,9 +485,8 @@ fn tor_peering_with_bird_on_a_real_etcd() {
         .unwrap()
         .iter()
         .all(|w| w["endpoint"].is_string()));
-    let matrix = lab.settled_matrix(&[], &[("node1-w1", "node1-w2"), ("node2-w2", "node2-w1")]);
-    assert!(pair(&matrix, "node1-w1", "node1-w2"));
-    assert!(pair(&matrix, "node2-w2", "node2-w1"));
+    // Every pair answers right after `up`, across nodes through BIRD.
+    assert_all_reachable(&lab.matrix(&[]), "tcp");
     // calicoctl inside a node reaches the lab's etcd.
     let nodes = lab.ok(&["exec", "node2", "--", "calicoctl", "get", "nodes"]);
     assert!(
@@ -532,12 +550,121 @@ fn tor_peering_with_frr_dual_stack() {
         );
         assert!(addrs.iter().any(IpAddr::is_ipv4), "no IPv4 address: {w}");
     }
-    let matrix = lab.settled_matrix(
-        &["--ipv6"],
-        &[("node1-w1", "node1-w2"), ("node2-w1", "node2-w2")],
-    );
-    assert!(pair(&matrix, "node1-w1", "node1-w2"), "{matrix}");
-    assert!(pair(&matrix, "node2-w1", "node2-w2"), "{matrix}");
+    // Both families, across nodes through FRR, right after `up`.
+    assert_all_reachable(&lab.matrix(&[]), "tcp");
+    assert_all_reachable(&lab.matrix(&["--ipv6"]), "tcp over IPv6");
+}
+
+/// The fabric's routes of protocol `proto` (IPv4 or IPv6): destination -> gateway.
+fn fabric_routes(lab: &TestLab, v6: bool, proto: &str) -> Vec<(String, String)> {
+    let ns = format!("{}-fabric", lab.name);
+    let family = if v6 { "-6" } else { "-4" };
+    let out = Command::new("ip")
+        .args(["-n", &ns, family, "route", "show", "proto", proto])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let via = f.iter().position(|w| *w == "via")?;
+            Some((f[0].to_string(), f.get(via + 1)?.to_string()))
+        })
+        .collect()
+}
+
+/// The blocks node `node` blackholes (proto 80), IPv4 or IPv6.
+fn own_blocks(lab: &TestLab, node: &str, v6: bool) -> Vec<String> {
+    let ns = format!("{}-{node}", lab.name);
+    let family = if v6 { "-6" } else { "-4" };
+    let out = Command::new("ip")
+        .args([
+            "-n",
+            &ns,
+            family,
+            "route",
+            "show",
+            "proto",
+            "80",
+            "type",
+            "blackhole",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+        .collect()
+}
+
+#[test]
+fn tor_peering_with_our_own_bgp_speaker_dual_stack() {
+    let lab = TestLab::new("l");
+    lab.ok(&[
+        "up",
+        "--nodes",
+        "2",
+        "--workloads",
+        "2",
+        "--peering",
+        "tor",
+        "--tor",
+        "calico",
+        "--ipv6",
+    ]);
+    let status = lab.json(&["status", "-o", "json"]);
+    assert_eq!(status["tor"]["router"], "calico", "{status}");
+    assert_eq!(status["tor"]["running"], true, "{status}");
+    assert_eq!(status["tor"]["as_number"], 65000);
+    // One eBGP session per node and family, all up when `up` returns.
+    let sessions = status["tor"]["sessions"].as_array().expect("ToR sessions");
+    let peers: BTreeSet<(String, String, String)> = sessions
+        .iter()
+        .map(|s| {
+            (
+                s["peer"].as_str().unwrap().to_string(),
+                s["peer_type"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = [
+        ("172.31.0.11", "ebgp node1"),
+        ("172.31.0.12", "ebgp node2"),
+        ("fd00:172:31::11", "ebgp node1"),
+        ("fd00:172:31::12", "ebgp node2"),
+    ]
+    .iter()
+    .map(|(p, t)| (p.to_string(), t.to_string(), "Established".to_string()))
+    .collect();
+    assert_eq!(peers, want, "{status}");
+    for n in status["nodes"].as_array().unwrap() {
+        let s = n["bgp_sessions"].as_array().expect("node sessions");
+        assert_eq!(s.len(), 2, "{n}");
+        assert!(s.iter().all(|s| s["state"] == "up"), "{n}");
+    }
+    // The leaf's kernel routes each node's blocks through that node (our protocol 201).
+    for v6 in [false, true] {
+        let routes = fabric_routes(&lab, v6, "201");
+        for (node, v4, v6_addr) in [
+            ("node1", "172.31.0.11", "fd00:172:31::11"),
+            ("node2", "172.31.0.12", "fd00:172:31::12"),
+        ] {
+            let via = if v6 { v6_addr } else { v4 }.to_string();
+            let blocks = own_blocks(&lab, node, v6);
+            assert_eq!(blocks.len(), 1, "{node} v6={v6}: {blocks:?}");
+            assert!(
+                routes.contains(&(blocks[0].clone(), via.clone())),
+                "fabric lacks {} via {via}: {routes:?}",
+                blocks[0]
+            );
+        }
+        assert_eq!(routes.len(), 2, "v6={v6}: {routes:?}");
+    }
+    // Every pair, both families, right after `up`: across nodes through our ToR.
+    assert_all_reachable(&lab.matrix(&[]), "tcp");
+    assert_all_reachable(&lab.matrix(&["--ipv6"]), "tcp over IPv6");
+    assert_all_reachable(&lab.matrix(&["--proto", "udp"]), "udp");
 }
 
 #[test]

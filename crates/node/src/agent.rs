@@ -15,8 +15,8 @@
 //!   │ interval     │ ───────────────────► │   last programmed nft tables         │    (JSON lines)
 //!   └──────────────┘  apply deadline,     │   (dataplane_driver module)          │──► nft, routes,
 //!   timers ─────────  drift-check tick ─► │   BgpManager (bgp module)            │    sysctls
-//!   ┌──────────────┐  BgpEvent (best     │                                      │──► BGP speaker,
-//!   │ BGP speaker  │ ─ route, grace) ───► │                                      │    proto-bird routes
+//!   ┌──────────────┐  BgpEvent (routes,  │                                      │──► BGP speaker,
+//!   │ BGP speaker  │ ─ session, grace) ─► │                                      │    proto-bird routes
 //!   └──────────────┘                      └───┬──────────────┬───────────────┬───┘
 //!                          reports (Health)   │    counters  │  watch channel│
 //!                                             ▼    (Metrics) ▼               ▼
@@ -54,6 +54,9 @@ use crate::{interfaces, nodename, preflight, startup, Error, Result};
 
 /// How often the agent loop proves it is alive.
 const LIVENESS_TICK: Duration = Duration::from_secs(5);
+/// The least time between two BGP status reports caused by session changes (a flapping
+/// session must not keep the loop busy); the liveness tick refreshes them regardless.
+const STATUS_MIN_GAP: Duration = Duration::from_millis(100);
 /// How long the agent loop may stay silent before liveness fails.
 const LIVENESS_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long start-up waits for the datastore to answer.
@@ -150,6 +153,8 @@ pub async fn run(options: AgentOptions) -> Result<()> {
         bgp,
         bgp_dirty: false,
         bgp_last: tokio::time::Instant::now(),
+        status_due: None,
+        status_last: tokio::time::Instant::now(),
         refresh_every,
         name,
         model: Model::default(),
@@ -192,6 +197,10 @@ struct Agent {
     bgp_dirty: bool,
     /// When BGP was last reconciled (reconciles are coalesced like dataplane applies).
     bgp_last: tokio::time::Instant,
+    /// When the BGP status report is to be refreshed after a session change.
+    status_due: Option<tokio::time::Instant>,
+    /// When the BGP status report was last refreshed.
+    status_last: tokio::time::Instant,
     /// Drift-check period; `None` disables it.
     refresh_every: Option<Duration>,
     name: String,
@@ -218,6 +227,7 @@ impl Agent {
         loop {
             let apply_at = self.dataplane.as_ref().and_then(DataplaneDriver::due_at);
             let bgp_at = (self.bgp_dirty && self.model.in_sync()).then(|| self.bgp_last + COALESCE);
+            let status_at = self.status_due;
             let refresh_on = self.refresh_every.is_some()
                 && self
                     .dataplane
@@ -239,6 +249,8 @@ impl Agent {
                 _ = tokio::time::sleep_until(bgp_at.unwrap_or_else(tokio::time::Instant::now)),
                     if bgp_at.is_some() => self.reconcile_bgp().await,
                 event = next_bgp_event(self.bgp.as_mut()) => self.bgp_event(event).await,
+                _ = tokio::time::sleep_until(status_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if status_at.is_some() => self.publish_bgp_status().await,
                 _ = tick.tick() => {
                     self.health.report("agent", true, true);
                     self.publish_bgp_status().await;
@@ -298,9 +310,13 @@ impl Agent {
                 self.metrics.error("bgp");
             }
         }
+        self.bgp_status_changed();
     }
 
     async fn bgp_event(&mut self, event: BgpEvent) {
+        if matches!(event, BgpEvent::Sessions) {
+            return self.bgp_status_changed();
+        }
         if let Some(bgp) = self.bgp.as_mut() {
             if let Err(e) = bgp.apply_event(event).await {
                 tracing::error!(error = %e, "BGP route programming failed");
@@ -309,8 +325,19 @@ impl Agent {
         }
     }
 
+    /// Schedules a refresh of the BGP status report: at once, or [`STATUS_MIN_GAP`] after
+    /// the last one.
+    fn bgp_status_changed(&mut self) {
+        if self.status_due.is_none() {
+            let now = tokio::time::Instant::now();
+            self.status_due = Some(now.max(self.status_last + STATUS_MIN_GAP));
+        }
+    }
+
     /// Refreshes the BGP peer rows of the status report.
-    async fn publish_bgp_status(&self) {
+    async fn publish_bgp_status(&mut self) {
+        self.status_due = None;
+        self.status_last = tokio::time::Instant::now();
         let Some(bgp) = self.bgp.as_ref() else {
             return;
         };

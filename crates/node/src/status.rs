@@ -46,6 +46,35 @@ pub struct BgpPeerStatus {
     pub since: String,
     /// e.g. `Established`.
     pub info: String,
+    // The details below are ours (Calico prints only the table); reports of older agents
+    // lack them.
+    /// Calico's BIRD protocol name, e.g. `Global_10_0_0_1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Prefixes received from the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<usize>,
+    /// Of those, accepted by import policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<usize>,
+    /// Prefixes advertised to the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised: Option<usize>,
+    /// The last error seen on the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Seconds since the session was established (only while it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<u64>,
+    /// Negotiated hold time, seconds (only while established).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_time: Option<u16>,
+    /// Graceful-restart state, e.g. `negotiated, peer restart time 120s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<String>,
+    /// Routes of the peer kept stale through its restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<usize>,
 }
 
 /// A bound status socket; the socket file is removed when this drops.

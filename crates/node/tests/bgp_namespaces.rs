@@ -1,8 +1,8 @@
 //! The BGP manager against real kernels and a real BIRD, run as root. Tests build private
-//! network namespaces `cnbgpt-<pid>-<n>-...`: two joined by a veth pair, or a "fabric" bridge
-//! with one namespace per node. A `BgpManager` runs on a dedicated thread that entered its
-//! namespace with setns, fed hand-built Node/IPPool/BGP resources and IPAM blocks as syncer
-//! updates. Namespaces and BIRD are removed on drop, even when a test fails.
+//! network namespaces `cnbgpt-<pid>-<n>-...` (`czf-...` for the BGPFilter, GTSM and local-AS
+//! test): two joined by a veth pair, or a "fabric" bridge with one namespace per node. A
+//! `BgpManager` runs on a dedicated thread that entered its namespace with setns, fed
+//! hand-built Node/IPPool/BGP resources and IPAM blocks as syncer updates. Namespaces and BIRD are removed on drop, even when a test fails.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use api::{
-    AsNumber, BGPConfiguration, BGPConfigurationSpec, BGPPeer, BGPPeerSpec, IPPool, IPPoolSpec,
+    AsNumber, BGPConfiguration, BGPConfigurationSpec, BGPFilter, BGPFilterAction,
+    BGPFilterMatchOperator, BGPFilterRule, BGPFilterSpec, BGPPeer, BGPPeerSpec, IPPool, IPPoolSpec,
     Kind, Node, NodeBgpSpec, NodeSpec, ObjectMeta, Resource,
 };
 use ipam::AllocationBlock;
@@ -40,9 +41,14 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_prefix("cnbgpt")
+    }
+
+    /// Like [`Lab::new`], with namespaces named `<prefix>-<pid>-<n>-a` and `-b`.
+    fn with_prefix(prefix: &str) -> Lab {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
-        let base = format!("cnbgpt-{pid}-{n}");
+        let base = format!("{prefix}-{pid}-{n}");
         let lab = Lab {
             a: format!("{base}-a"),
             b: format!("{base}-b"),
@@ -95,6 +101,16 @@ impl Lab {
             .unwrap();
         self.bird = Some(child);
         wait_for("BIRD's control socket", || self.path("bird.ctl").exists());
+    }
+
+    /// Whether BIRD answers on its control socket.
+    fn bird_ready(&self) -> bool {
+        Command::new("/usr/sbin/birdc")
+            .arg("-s")
+            .arg(self.path("bird.ctl"))
+            .arg("show status")
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     fn birdc(&self, cmd: &str) -> String {
@@ -674,4 +690,329 @@ fn bgp_dual_stack_mesh_runs_one_session_per_family() {
         table.contains("| fd00:77::2   | node-to-node mesh | up    |"),
         "{table}"
     );
+}
+
+fn reject(cidr: &str) -> BGPFilterRule {
+    BGPFilterRule {
+        cidr: cidr.into(),
+        prefix_length: None,
+        source: None,
+        interface: String::new(),
+        match_operator: Some(BGPFilterMatchOperator::Equal),
+        action: BGPFilterAction::Reject,
+    }
+}
+
+#[test]
+fn bgp_filter_local_as_and_ttl_security_against_bird() {
+    let mut lab = Lab::with_prefix("czf");
+    // BIRD expects AS 65123 (our localASNumber, not the node's 65001) and GTSM: it sends with
+    // TTL 255 and drops anything that arrives with less, so the session only comes up if
+    // both reach the wire.
+    lab.start_bird(
+        "protocol static s5 { ipv4; route 10.98.0.0/24 blackhole; }\n\
+         protocol bgp tor { local 10.77.0.2 as 65000; neighbor 10.77.0.1 as 65123;\n\
+           ttl security on; connect delay time 1; connect retry time 1; error wait time 1, 2;\n\
+           ipv4 { import all; export where source = RTS_STATIC; }; }",
+    );
+    wait_for("BIRD to answer", || lab.bird_ready());
+    let a = Agent::start(&lab.a, "node-a");
+    a.send([
+        put(
+            Kind::BGPConfiguration,
+            "default",
+            Resource::BGPConfiguration(BGPConfiguration {
+                metadata: ObjectMeta::named("default"),
+                spec: BGPConfigurationSpec {
+                    node_to_node_mesh_enabled: Some(false),
+                    ..Default::default()
+                },
+            }),
+        ),
+        node("node-a", "10.77.0.1/24", Some(65001)),
+        pool(),
+        block("10.65.0.0/26", "node-a", &[]),
+        block("10.65.0.64/26", "node-a", &[]),
+        put(
+            Kind::BGPFilter,
+            "tor-filter",
+            Resource::BGPFilter(BGPFilter {
+                metadata: ObjectMeta::named("tor-filter"),
+                spec: BGPFilterSpec {
+                    export_v4: vec![reject("10.65.0.64/26")],
+                    import_v4: vec![reject("10.98.0.0/24")],
+                    ..Default::default()
+                },
+            }),
+        ),
+        put(
+            Kind::BGPPeer,
+            "tor",
+            Resource::BGPPeer(BGPPeer {
+                metadata: ObjectMeta::named("tor"),
+                spec: BGPPeerSpec {
+                    peer_ip: "10.77.0.2".into(),
+                    as_number: Some(AsNumber(65000)),
+                    local_as_number: Some(AsNumber(65123)),
+                    ttl_security: Some(1),
+                    filters: vec!["tor-filter".into()],
+                    ..Default::default()
+                },
+            }),
+        ),
+    ]);
+    wait_for("node-a's first block in BIRD", || {
+        let all = lab.birdc("show route all");
+        all.contains("10.65.0.0/26") && all.contains("BGP.as_path: 65123")
+    });
+    let proto = lab.birdc("show protocols all tor");
+    assert!(proto.contains("Established"), "{proto}");
+    wait_for("the ToR's accepted route in node-a's kernel", || {
+        has_route(&lab.a, "10.99.0.0/24", "10.77.0.2")
+    });
+    // The rejected export never reached BIRD; the rejected import never reached the kernel.
+    let routes = lab.birdc("show route");
+    assert!(!routes.contains("10.65.0.64/26"), "{routes}");
+    assert!(!bgp_routes(&lab.a).contains("10.98.0.0/24"));
+    let (_, reports) = a.status();
+    assert_eq!(
+        (
+            reports[0].received,
+            reports[0].accepted,
+            reports[0].advertised
+        ),
+        (2, 1, 1),
+        "{reports:?}"
+    );
+
+    // The filter goes: the block is exported, and BIRD's routes are asked for again
+    // (route refresh) and the formerly rejected one is installed.
+    a.send([delete(SyncKey::Resource {
+        kind: Kind::BGPFilter,
+        namespace: None,
+        name: "tor-filter".into(),
+    })]);
+    wait_for("the formerly rejected block in BIRD", || {
+        lab.birdc("show route").contains("10.65.0.64/26")
+    });
+    wait_for("the formerly rejected route in node-a's kernel", || {
+        has_route(&lab.a, "10.98.0.0/24", "10.77.0.2")
+    });
+
+    // GTSM on our side: BIRD without TTL security sends with TTL 64, which our socket's
+    // minimum TTL (255) drops, so the session cannot come back ...
+    let conf = std::fs::read_to_string(lab.path("bird.conf")).unwrap();
+    std::fs::write(lab.path("bird.conf"), conf.replace("ttl security on;", "")).unwrap();
+    let out = lab.birdc("configure");
+    assert!(out.contains("Reconfigur"), "{out}");
+    wait_for("BIRD to restart the session", || {
+        !lab.birdc("show protocols tor").contains("Established")
+    });
+    // (BIRD may well call it Established: it gets our OPEN and KEEPALIVE; we never get its.)
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, reports) = a.status();
+    assert_ne!(reports[0].fsm_state, "Established", "{reports:?}");
+    // ... until the peer's ttlSecurity goes too.
+    a.send([put(
+        Kind::BGPPeer,
+        "tor",
+        Resource::BGPPeer(BGPPeer {
+            metadata: ObjectMeta::named("tor"),
+            spec: BGPPeerSpec {
+                peer_ip: "10.77.0.2".into(),
+                as_number: Some(AsNumber(65000)),
+                local_as_number: Some(AsNumber(65123)),
+                ..Default::default()
+            },
+        }),
+    )]);
+    wait_for("the session without GTSM", || {
+        a.status().1[0].fsm_state == "Established"
+    });
+}
+
+/// Polls `probe` every 10 ms for up to 30 s; the time it took.
+fn time_until(what: &str, mut probe: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !probe() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+/// The mesh's active end (node-b, the higher address) gets its peer before node-a's speaker
+/// listens, as when `calico-lab up` starts its nodes together: its first connection is
+/// refused, and the session comes up once a retry finds node-a listening. Prints how long
+/// that took (with `--nocapture`).
+#[test]
+fn bgp_mesh_comes_up_after_a_refused_first_connection() {
+    let lab = Lab::with_prefix("czh");
+    let world = || {
+        vec![
+            node("node-a", "10.77.0.1/24", None),
+            node("node-b", "10.77.0.2/24", None),
+        ]
+    };
+    let b = Agent::start(&lab.b, "node-b");
+    b.send(world());
+    let refused = |b: &Agent| {
+        b.status().1.first().is_some_and(|r| {
+            r.fsm_state != "Established"
+                && r.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("refused"))
+        })
+    };
+    let first_refusal = time_until("node-b's first connection to be refused", || refused(&b));
+    let a = Agent::start(&lab.a, "node-a");
+    let start = Instant::now();
+    a.send(world());
+    let up = |agent: &Agent| {
+        agent
+            .status()
+            .1
+            .first()
+            .is_some_and(|r| r.fsm_state == "Established")
+    };
+    time_until("both ends Established", || up(&a) && up(&b));
+    let established = start.elapsed();
+    let (rows, reports) = b.status();
+    assert_eq!(reports[0].name, "Mesh_10_77_0_1");
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].info.as_str()),
+        ("up", "Established")
+    );
+    println!(
+        "mesh after a refused first connection: refused {:.0} ms after node-b got its peer; \
+         Established {:.0} ms after node-a started",
+        first_refusal.as_secs_f64() * 1e3,
+        established.as_secs_f64() * 1e3
+    );
+}
+
+const AGENT_BINARY: &str = env!("CARGO_BIN_EXE_calico-node");
+
+/// A `calico-node` process we started, killed (by PID) if still running when dropped.
+struct NodeProcess {
+    child: Option<Child>,
+    socket: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts `calico-node` for node `name` in namespace `ns` on the datastore of `config`,
+    /// BGP on, dataplane off; its address is autodetected from the namespace's veth.
+    fn start(ns: &str, name: &str, config: &std::path::Path, dir: &std::path::Path) -> NodeProcess {
+        let socket = dir.join(format!("{name}.sock"));
+        // `ip netns exec` execs the agent in place: the child's PID is the agent's.
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, AGENT_BINARY, "-c"])
+            .arg(config)
+            .arg("--status-socket")
+            .arg(&socket)
+            .env("NODENAME", name)
+            .env("CALICO_STATE_DIR", dir.join(format!("{name}-state")))
+            .env("CALICO_DATAPLANE", "none")
+            .env("CALICO_NETWORKING_BACKEND", "bird")
+            .env("FELIX_HEALTHENABLED", "false")
+            .env("FELIX_PROMETHEUSMETRICSENABLED", "false")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        NodeProcess {
+            child: Some(child),
+            socket,
+        }
+    }
+
+    /// The agent's status report, if its socket answers.
+    fn status(&self, rt: &tokio::runtime::Runtime) -> Option<node::status::NodeStatusReport> {
+        rt.block_on(node::status::query(&self.socket)).ok()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let start = Instant::now();
+        let exit = loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "agent did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Two real `calico-node` processes on one embedded datastore: node-b (the mesh's active end)
+/// runs first, node-a joins. Prints how long after node-a's start each status socket reports
+/// the mesh session up (with `--nocapture`).
+#[test]
+fn calico_node_status_sockets_report_the_mesh_session() {
+    let lab = Lab::with_prefix("czh");
+    let config = lab.path("calico.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {{}}\nspec:\n  \
+             datastoreType: embedded\n  datastorePath: {}\n",
+            lab.path("calico.db").display()
+        ),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let b = NodeProcess::start(&lab.b, "node-b", &config, lab.dir.path());
+    time_until("node-b in sync", || {
+        b.status(&rt).is_some_and(|s| s.in_sync)
+    });
+    let a = NodeProcess::start(&lab.a, "node-a", &config, lab.dir.path());
+    let start = Instant::now();
+    let up = |p: &NodeProcess, peer: &str| {
+        p.status(&rt).is_some_and(|s| {
+            s.bgp_peers
+                .iter()
+                .any(|r| r.peer_address == peer && r.state == "up" && r.info == "Established")
+        })
+    };
+    let (mut a_up, mut b_up) = (None, None);
+    time_until("both status sockets reporting the session up", || {
+        if a_up.is_none() && up(&a, "10.77.0.2") {
+            a_up = Some(start.elapsed());
+        }
+        if b_up.is_none() && up(&b, "10.77.0.1") {
+            b_up = Some(start.elapsed());
+        }
+        a_up.is_some() && b_up.is_some()
+    });
+    let ms = |d: Option<Duration>| d.unwrap().as_secs_f64() * 1e3;
+    println!(
+        "calico-node status sockets after node-a started: node-a reports the session up at \
+         {:.0} ms, node-b at {:.0} ms",
+        ms(a_up),
+        ms(b_up)
+    );
+    a.stop();
+    b.stop();
 }

@@ -528,8 +528,15 @@ impl Cluster {
             run("ip", &full);
         }
         n(&["route", "add", &cidr, "dev", &host_if, "scope", "link"]);
+        // Calico's name: node, orchestrator, pod and endpoint joined by '-', with each '-'
+        // inside a part doubled.
+        let wep_name = format!(
+            "{}-k8s-{}-eth0",
+            name.replace('-', "--"),
+            pod.replace('-', "--")
+        );
         self.apply(&format!(
-            "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: {name}-k8s-{pod}-eth0\n  namespace: {POD_NAMESPACE}\nspec:\n  node: {name}\n  orchestrator: k8s\n  pod: {pod}\n  endpoint: eth0\n  interfaceName: {host_if}\n  ipNetworks: [{cidr}]\n  profiles: [kns.{POD_NAMESPACE}]\n"
+            "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: {wep_name}\n  namespace: {POD_NAMESPACE}\nspec:\n  node: {name}\n  orchestrator: k8s\n  pod: {pod}\n  endpoint: eth0\n  interfaceName: {host_if}\n  ipNetworks: [{cidr}]\n  profiles: [kns.{POD_NAMESPACE}]\n"
         ));
         ip
     }

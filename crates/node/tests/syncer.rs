@@ -1,13 +1,15 @@
 //! The syncer against a real embedded datastore: initial list then ordered watch updates, a
 //! recorded stream replaying into the same model, and a forced compaction behind a slow
-//! consumer leading to a re-list that delivers only the differences.
+//! consumer leading to a re-list that delivers only the differences. Against a real etcd
+//! (in a namespace of its own): an outage is one resync that takes nothing away from the
+//! consumer, and the first list after the restart brings it up to date.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::{IPPool, IPPoolSpec, Kind, NetworkPolicy, Node, ObjectMeta, Profile, Resource};
-use datastore::{EmbeddedOptions, EmbeddedStore, ResourceClient, Store};
+use datastore::{EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, ResourceClient, Store};
 use node::metrics::Metrics;
 use node::model::Model;
 use node::syncer::{self, SyncKey, SyncStatus, SyncUpdate, SyncerOptions, SYNC_PREFIX};
@@ -340,4 +342,83 @@ async fn undecodable_values_are_skipped_and_retract_older_ones() {
         "{}",
         metrics.render()
     );
+}
+
+#[test]
+fn etcd_outage_is_one_resync_and_keeps_what_the_consumer_holds() {
+    let ns = testkit::Netns::new("czc", "syncer");
+    // etcd and the syncer both live in the namespace (the thread and the processes it
+    // starts), on its loopback.
+    ns.run(|| {
+        let mut etcd = testkit::etcd::EtcdServer::start();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let config = EtcdConfig::new([etcd.endpoint()]);
+            let store: Arc<dyn Store> = Arc::new(EtcdStore::connect(&config).await.unwrap());
+            let client = ResourceClient::new(Arc::clone(&store));
+            client.create(pool("p1", "10.1.0.0/16")).await.unwrap();
+            let metrics = Arc::new(Metrics::new());
+            let options = SyncerOptions {
+                retry_delay: Duration::from_millis(100),
+            };
+            let (_guard, mut rx) = syncer::spawn(store, Arc::clone(&metrics), options);
+            let mut model = Model::default();
+            until(&mut rx, &mut model, |_, u| is_in_sync(u)).await;
+
+            etcd.kill();
+            // Everything the syncer says while the store is away.
+            let mut away = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            while let Ok(Some(u)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                model.apply(u.clone());
+                away.push(u);
+            }
+            assert!(
+                matches!(
+                    away.as_slice(),
+                    [SyncUpdate::Status {
+                        status: SyncStatus::ResyncInProgress { .. }
+                    }]
+                ),
+                "one ResyncInProgress and nothing else while etcd is away: {away:?}"
+            );
+            let text = metrics.render();
+            assert!(text.contains("felix_resyncs_started_total 2"), "{text}");
+            let failures: u64 = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("calico_node_errors_total{source=\"datastore\"} ")?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or_else(|| panic!("no datastore errors counted: {text}"));
+            assert!(failures >= 3, "every failed attempt counts: {text}");
+            assert_eq!(model.counts().get("IPPool"), Some(&1), "nothing taken away");
+
+            etcd.restart();
+            let client = ResourceClient::new(Arc::new(EtcdStore::connect(&config).await.unwrap()));
+            client.create(pool("p2", "10.2.0.0/16")).await.unwrap();
+            let back = until(&mut rx, &mut model, |m, _| {
+                m.in_sync() && m.counts().get("IPPool") == Some(&2)
+            })
+            .await;
+            assert!(
+                !back.iter().any(|u| matches!(u, SyncUpdate::Delete { .. })),
+                "{back:?}"
+            );
+            assert!(
+                !back.iter().any(|u| matches!(
+                    u,
+                    SyncUpdate::Status {
+                        status: SyncStatus::ResyncInProgress { .. }
+                    }
+                )),
+                "the outage's resync is not announced again: {back:?}"
+            );
+            assert!(metrics.render().contains("felix_resyncs_started_total 2"));
+        });
+    });
 }

@@ -286,6 +286,7 @@ pub(crate) fn decode(buf: &[u8], ctx: &SessionCtx, has_nlri: bool) -> Result<Dec
     let mut as4_aggregator = None;
     let mut r = Reader::new(buf);
     while !r.is_empty() {
+        let start = r.rest();
         let header = (|| {
             let flags = r.u8()?;
             let type_code = r.u8()?;
@@ -327,8 +328,8 @@ pub(crate) fn decode(buf: &[u8], ctx: &SessionCtx, has_nlri: bool) -> Result<Dec
         seen[usize::from(type_code)] = true;
         let Some((expected, action)) = rules(type_code, ctx) else {
             if flags & OPTIONAL == 0 {
-                let mut data = vec![flags, type_code];
-                data.extend_from_slice(value);
+                // RFC 4271 §6.3: the data is the whole attribute (type, length and value).
+                let data = start[..start.len() - r.rest().len()].to_vec();
                 return Err(update_err(2, data, "unrecognized well-known attribute"));
             }
             if flags & TRANSITIVE != 0 {

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::codec::{Capability, Family, Message, Notification, Open, Update};
+use crate::codec::{Capability, Family, GrFamily, Message, Notification, Open, Update};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -22,7 +22,10 @@ fn peer_open(asn: u32, hold: u16, gr: bool) -> Open {
         caps.push(Capability::GracefulRestart {
             restarted: false,
             restart_time: 120,
-            families: vec![],
+            families: vec![GrFamily {
+                family: Family::Ipv4Unicast,
+                forwarding_preserved: true,
+            }],
         });
     }
     Open::new(asn, hold, REMOTE, caps)
@@ -127,7 +130,16 @@ fn handshake_negotiates_and_comes_up() {
     assert_eq!(n.hold_time, 30);
     assert_eq!(n.families, vec![Family::Ipv4Unicast]);
     assert!(n.ctx.four_octet_as && n.ctx.ebgp);
-    assert_eq!(n.peer_graceful_restart, Some((120, vec![])));
+    assert_eq!(
+        n.peer_graceful_restart,
+        Some((
+            120,
+            vec![GrFamily {
+                family: Family::Ipv4Unicast,
+                forwarding_preserved: true
+            }]
+        ))
+    );
 }
 
 #[test]
@@ -169,9 +181,10 @@ fn keepalive_and_hold_timers() {
     assert!(s.handle(Event::HoldTimerExpires, t0 + secs(40)).is_empty());
     let a = s.poll_timers(t0 + secs(50));
     assert_eq!(notification_sent(&a), Some((4, 0)));
+    // A NOTIFICATION (4/0) was sent: not a graceful restart (RFC 4724, RFC 8538).
     assert!(a.contains(&Action::SessionDown {
         reason: DownReason::HoldTimerExpired,
-        graceful: true
+        graceful: false
     }));
     assert_eq!(s.state(), State::Idle);
 }
@@ -242,6 +255,31 @@ fn down_reasons_and_graceful_flag() {
 }
 
 #[test]
+fn gr_capability_without_families_keeps_nothing() {
+    // RFC 4724 §3: no <AFI, SAFI> listed means the peer preserves no forwarding state.
+    let t0 = Instant::now();
+    let mut s = Session::new(config(false));
+    s.handle(Event::ManualStart, t0);
+    s.handle(Event::TcpConnected, t0);
+    let caps = vec![
+        Capability::Multiprotocol(Family::Ipv4Unicast),
+        Capability::GracefulRestart {
+            restarted: false,
+            restart_time: 120,
+            families: vec![],
+        },
+    ];
+    s.handle(Event::BgpOpen(Open::new(65002, 90, REMOTE, caps)), t0);
+    s.handle(Event::KeepAliveMsg, t0);
+    assert_eq!(s.state(), State::Established);
+    let a = s.handle(Event::TcpConnectionFails, t0);
+    assert!(a.contains(&Action::SessionDown {
+        reason: DownReason::ConnectionLost,
+        graceful: false
+    }));
+}
+
+#[test]
 fn automatic_restart_backs_off() {
     let t0 = Instant::now();
     let mut s = established(t0, 90, false);
@@ -259,6 +297,26 @@ fn automatic_restart_backs_off() {
     // Fails again before Established: the wait doubles.
     let a = s.handle(Event::NotifMsg(bad), t0 + secs(6));
     assert!(a.contains(&Action::StartTimer(Timer::IdleHold, secs(10))));
+}
+
+#[test]
+fn early_restart_disarms_idle_hold() {
+    // An accepted connection restarts an Idle session before its IdleHold
+    // timer fires (AutomaticStart); the stale timer must not later hit the
+    // new session as an FSM error.
+    let t0 = Instant::now();
+    let mut s = established(t0, 90, false);
+    s.handle(Event::NotifMsg(notification(6, 7)), t0);
+    assert_eq!(s.state(), State::Idle);
+    let a = s.handle(Event::AutomaticStart, t0 + secs(1));
+    assert!(a.contains(&Action::StopTimer(Timer::IdleHold)));
+    s.handle(Event::TcpConnected, t0 + secs(1));
+    s.handle(Event::BgpOpen(peer_open(65002, 90, false)), t0 + secs(1));
+    s.handle(Event::KeepAliveMsg, t0 + secs(1));
+    assert_eq!(s.state(), State::Established);
+    let a = s.poll_timers(t0 + secs(10));
+    assert_eq!(notification_sent(&a), None);
+    assert_eq!(s.state(), State::Established);
 }
 
 #[test]

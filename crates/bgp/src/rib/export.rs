@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::table::Origin;
 use super::{ChangeBuilder, Rib, Source, Verdict, DEFAULT_LOCAL_PREF};
 use crate::codec::{Family, MpNextHop, PathAttributes};
 
@@ -24,12 +25,14 @@ pub(super) type ExportKey = (IpAddr, usize, Source, Family);
 pub(super) type ExportValue = (Arc<PathAttributes>, Option<Arc<PathAttributes>>);
 
 impl Rib {
-    /// Brings `addr`'s Adj-RIB-Out for `prefix` in line with the Loc-RIB.
-    pub(super) fn export_to(&mut self, addr: IpAddr, prefix: IpNet, out: &mut ChangeBuilder) {
-        let desired = self.desired(addr, &prefix, out);
-        let Some(peer) = self.peers.get_mut(&addr) else {
+    /// Brings the Adj-RIB-Out of the peer in `slot` for `prefix` in line
+    /// with the Loc-RIB.
+    pub(super) fn export_to(&mut self, slot: Origin, prefix: IpNet, out: &mut ChangeBuilder) {
+        let desired = self.desired(slot, &prefix, out);
+        let Some(Some(peer)) = self.peers.get_mut(slot as usize) else {
             return;
         };
+        let addr = peer.info.address;
         match desired {
             Some(attrs) => {
                 if peer
@@ -50,31 +53,37 @@ impl Rib {
         }
     }
 
-    /// The attributes `addr` should have for `prefix`, or `None`.
+    /// The attributes the peer in `slot` should have for `prefix`, or `None`.
     fn desired(
         &mut self,
-        addr: IpAddr,
+        slot: Origin,
         prefix: &IpNet,
         out: &mut ChangeBuilder,
     ) -> Option<Arc<PathAttributes>> {
         let family = Family::of(prefix);
-        let peer = self.peers.get(&addr)?;
+        let peer = self.by_slot(slot)?;
         if !peer.families.contains(&family) {
             return None;
         }
-        let best = self.loc.get(prefix)?;
-        let key = (addr, Arc::as_ptr(&best.attrs) as usize, best.source, family);
+        let addr = peer.info.address;
+        let (path, attrs) = self.table.get(prefix)?.best()?;
+        // A peer's own routes never go back to it.
+        if path.origin == slot {
+            return None;
+        }
+        let source = self.route(path, attrs).source;
+        let key = (addr, Arc::as_ptr(attrs) as usize, source, family);
         let transformed = match out.export_cache.get(&key) {
             Some((_, cached)) => cached.clone(),
             None => {
-                let t = self.transform(addr, best.source, &best.attrs, family);
+                let pinned = attrs.clone();
+                let t = self.transform(addr, source, &pinned, family);
                 let t = t.map(|a| self.interner.intern(a));
-                let pinned = self.loc.get(prefix)?.attrs.clone();
                 out.export_cache.insert(key, (pinned, t.clone()));
                 t
             }
         }?;
-        let peer = self.peers.get(&addr)?;
+        let peer = self.by_slot(slot)?;
         match (self.export)(&peer.info, prefix, &transformed) {
             Verdict::Accept => Some(transformed),
             Verdict::Reject => None,
@@ -91,7 +100,7 @@ impl Rib {
         family: Family,
     ) -> Option<PathAttributes> {
         let local_as = self.config.local_as;
-        let target = &self.peers.get(&addr)?.info;
+        let target = &self.peer(&addr)?.info;
         let target_ebgp = target.asn != local_as;
         if attrs.communities.contains(&NO_ADVERTISE) {
             return None;
@@ -109,7 +118,7 @@ impl Rib {
             if src == addr {
                 return None;
             }
-            let from = &self.peers.get(&src)?.info;
+            let from = &self.peer(&src)?.info;
             if from.asn == local_as && !target_ebgp {
                 // iBGP to iBGP: split horizon unless reflecting (RFC 4456 §6)
                 self.config.cluster_id?;

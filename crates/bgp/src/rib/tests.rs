@@ -533,7 +533,7 @@ mod properties {
                 };
                 fold(changes, &mut best, &mut out);
             }
-            let real: HashMap<IpNet, BestRoute> = rib.loc_rib().map(|(p, r)| (*p, r.clone())).collect();
+            let real: HashMap<IpNet, BestRoute> = rib.loc_rib().collect();
             prop_assert_eq!(&best, &real);
             for i in 0..4u8 {
                 let addr = peer_info(i).address;

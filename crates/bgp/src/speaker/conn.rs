@@ -103,9 +103,14 @@ impl Conn {
     }
 }
 
+/// Free space the read buffer keeps before each read; it grows (doubling)
+/// while the peer sends faster than frames are cut, and shrinks back once
+/// drained, so an idle session holds a few KiB rather than a burst's worth.
+const READ_SPACE: usize = 4096;
+const READ_KEEP: usize = 64 * 1024;
+
 async fn read_frames(id: u64, mut rd: OwnedReadHalf, input: mpsc::UnboundedSender<Input>) {
-    let mut buf: Vec<u8> = Vec::with_capacity(65536);
-    let mut chunk = vec![0u8; 65536];
+    let mut buf: Vec<u8> = Vec::new();
     let error = loop {
         let mut start = 0;
         loop {
@@ -127,9 +132,15 @@ async fn read_frames(id: u64, mut rd: OwnedReadHalf, input: mpsc::UnboundedSende
             }
         }
         buf.drain(..start);
-        match rd.read(&mut chunk).await {
+        if buf.is_empty() && buf.capacity() > READ_KEEP {
+            buf.shrink_to(READ_SPACE);
+        }
+        if buf.capacity() - buf.len() < READ_SPACE {
+            buf.reserve(buf.capacity().max(READ_SPACE));
+        }
+        match rd.read_buf(&mut buf).await {
             Ok(0) => break "connection closed by peer".to_string(),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) => break e.to_string(),
         }
     };
@@ -172,12 +183,14 @@ pub(crate) async fn accept(
     }
 }
 
-/// Opens an outgoing connection, optionally from `source` and signed with
-/// an MD5 key, and reports the outcome.
+/// Opens an outgoing connection, optionally from `source`, signed with an
+/// MD5 key and with GTSM for a peer `ttl_security` hops away, and reports
+/// the outcome.
 pub(crate) async fn connect(
     peer: SocketAddr,
     source: Option<IpAddr>,
     password: Option<String>,
+    ttl_security: Option<u8>,
     attempt: u64,
     input: mpsc::UnboundedSender<Input>,
 ) {
@@ -189,6 +202,9 @@ pub(crate) async fn connect(
         };
         if let Some(src) = source {
             socket.bind(SocketAddr::new(src, 0))?;
+        }
+        if let Some(hops) = ttl_security {
+            super::gtsm::set(&socket, peer.ip(), hops)?;
         }
         if let Some(key) = &password {
             crate::md5::set_key(&socket, peer.ip(), Some(key.as_bytes()))

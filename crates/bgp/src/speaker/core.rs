@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::conn::{self, Conn, Input, Task};
 use super::{Command, Filters, PeerConfig, PeerStatus, SpeakerConfig};
@@ -52,6 +52,12 @@ impl Slot {
         }
     }
 
+    /// The state [`PeerStatus`] reports: the established session's, else the main one's.
+    fn reported_state(&self) -> State {
+        self.established()
+            .map_or(self.main.session.state(), |e| e.session.state())
+    }
+
     fn established(&self) -> Option<&Endpoint> {
         std::iter::once(&self.main)
             .chain(self.second.as_ref())
@@ -67,6 +73,9 @@ pub(super) struct Core {
     input_tx: mpsc::UnboundedSender<Input>,
     input_rx: mpsc::UnboundedReceiver<Input>,
     best_tx: mpsc::UnboundedSender<BestChange>,
+    /// The reported state of each peer as last told to `states_tx`.
+    states: BTreeMap<IpAddr, State>,
+    states_tx: watch::Sender<()>,
     next_conn: u64,
     draining: Vec<Task>,
 }
@@ -77,6 +86,7 @@ impl Core {
         filters: Filters,
         listener: Option<Arc<TcpListener>>,
         best_tx: mpsc::UnboundedSender<BestChange>,
+        states_tx: watch::Sender<()>,
     ) -> Core {
         let mut rib = Rib::new(RibConfig {
             local_as: config.local_as,
@@ -98,6 +108,8 @@ impl Core {
             input_tx,
             input_rx,
             best_tx,
+            states: BTreeMap::new(),
+            states_tx,
             next_conn: 0,
             draining: Vec::new(),
         }
@@ -126,6 +138,7 @@ impl Core {
             }
             self.poll_timers(Instant::now());
             self.draining.retain(|t| !t.is_finished());
+            self.note_states();
         }
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for addr in addrs {
@@ -145,6 +158,24 @@ impl Core {
             })
             .flatten()
             .min()
+    }
+
+    /// Marks the state watch changed when a peer came or went or its reported state moved.
+    fn note_states(&mut self) {
+        let same = self.states.len() == self.peers.len()
+            && self
+                .states
+                .iter()
+                .zip(&self.peers)
+                .all(|((a, state), (b, slot))| a == b && *state == slot.reported_state());
+        if !same {
+            self.states = self
+                .peers
+                .iter()
+                .map(|(a, slot)| (*a, slot.reported_state()))
+                .collect();
+            self.states_tx.send_replace(());
+        }
     }
 
     fn poll_timers(&mut self, now: Instant) {
@@ -216,9 +247,9 @@ impl Core {
                     .iter()
                     .map(|(addr, slot)| {
                         let counts = self.rib.counts(*addr);
-                        let state = slot
-                            .established()
-                            .map_or(slot.main.session.state(), |e| e.session.state());
+                        let established = slot.established();
+                        let state =
+                            established.map_or(slot.main.session.state(), |e| e.session.state());
                         PeerStatus {
                             address: *addr,
                             state,
@@ -227,6 +258,11 @@ impl Core {
                             accepted: counts.accepted,
                             advertised: counts.advertised,
                             last_error: slot.last_error.clone(),
+                            hold_time: established
+                                .and_then(|e| e.session.negotiated())
+                                .map(|n| n.hold_time),
+                            peer_restart_time: slot.restart_time,
+                            stale: self.rib.stale_count(*addr),
                         }
                     })
                     .collect();
@@ -270,10 +306,15 @@ impl Core {
         let session = Session::new(SessionConfig {
             hold_time: cfg.hold_time,
             connect_retry: cfg.connect_retry,
+            connect_retry_fast: cfg.connect_retry_fast.clone(),
             passive: cfg.passive,
             families: cfg.families.clone(),
             graceful_restart: cfg.graceful_restart,
-            ..SessionConfig::new(self.config.local_as, cfg.remote_as, self.config.router_id)
+            ..SessionConfig::new(
+                cfg.local_as.unwrap_or(self.config.local_as),
+                cfg.remote_as,
+                self.config.router_id,
+            )
         });
         self.rib.add_peer(PeerInfo {
             address: addr,
@@ -320,7 +361,9 @@ impl Core {
         self.tidy(addr);
     }
 
-    /// Drops a finished collision session; promotes the survivor.
+    /// Drops a finished collision session (dumped, or its connection lost:
+    /// a second session never reconnects by itself); promotes the survivor
+    /// when the main session lost its connection.
     fn tidy(&mut self, addr: IpAddr) {
         let Some(slot) = self.peers.get_mut(&addr) else {
             return;
@@ -328,12 +371,13 @@ impl Core {
         let Some(second) = &slot.second else {
             return;
         };
-        if second.session.state() == State::Idle {
-            slot.second = None;
-        } else if slot.main.session.state() == State::Idle {
+        if second.session.state() == State::Idle || second.conn.is_none() {
+            if let Some(conn) = slot.second.take().and_then(|e| e.conn) {
+                self.draining.extend(conn.close());
+            }
+        } else if slot.main.conn.is_none() {
             if let Some(second) = slot.second.take() {
                 slot.main = second;
-                slot.connecting = None;
             }
         }
     }
@@ -360,9 +404,8 @@ impl Core {
                 Action::Connect if which == Which::Main => self.start_connect(addr),
                 Action::Connect => {}
                 Action::Close => {
-                    if which == Which::Main {
-                        slot.connecting = None;
-                    }
+                    // An outgoing attempt in flight is kept: it may be the
+                    // connection the peer keeps (see `take_connection`).
                     if let Some(conn) = slot.endpoint(which).and_then(|e| e.conn.take()) {
                         self.draining.extend(conn.close());
                     }
@@ -489,6 +532,7 @@ impl Core {
             target,
             slot.config.source,
             slot.config.password.clone(),
+            slot.config.ttl_security,
             slot.attempt,
             self.input_tx.clone(),
         )));
@@ -530,10 +574,21 @@ impl Core {
                 let Some(slot) = self.peers.get_mut(&peer) else {
                     return;
                 };
-                if attempt != slot.attempt || slot.main.session.state() != State::Connect {
+                if attempt != slot.attempt {
                     return;
                 }
                 slot.connecting = None;
+                if slot.main.session.state() != State::Connect {
+                    // The main session moved on while ours was in flight
+                    // (the peer's connection took over, or was dumped). The
+                    // peer may already have accepted ours and chosen it, so
+                    // it is used, not dropped (dropping both ends' outgoing
+                    // connections at once would retry in lockstep).
+                    if let Ok(stream) = result {
+                        self.take_connection(peer, stream, true, now);
+                    }
+                    return;
+                }
                 let stream = match result {
                     Ok(stream) => stream,
                     Err(e) => {
@@ -555,7 +610,7 @@ impl Core {
                 let Some((addr, which)) = self.find_conn(conn) else {
                     return;
                 };
-                self.frame(addr, which, &bytes, now);
+                self.frame(addr, which, conn, &bytes, now);
             }
             Input::Closed { conn, error } => {
                 let Some((addr, which)) = self.find_conn(conn) else {
@@ -573,6 +628,27 @@ impl Core {
         let Some(slot) = self.peers.get_mut(&addr) else {
             return; // not a configured peer: dropping the stream closes it
         };
+        if let Some(hops) = slot.config.ttl_security {
+            if let Err(e) = super::gtsm::set(&stream, addr, hops) {
+                slot.last_error = Some(format!("GTSM: {e}"));
+                return;
+            }
+        }
+        self.take_connection(addr, stream, false, now);
+    }
+
+    /// A connection to `addr` (accepted, or our own that completed after
+    /// the main session moved on) goes where the main session's state says.
+    fn take_connection(
+        &mut self,
+        addr: IpAddr,
+        stream: tokio::net::TcpStream,
+        local: bool,
+        now: Instant,
+    ) {
+        let Some(slot) = self.peers.get_mut(&addr) else {
+            return;
+        };
         match slot.main.session.state() {
             State::Idle => {
                 // Restart at once instead of waiting out the idle hold.
@@ -589,33 +665,66 @@ impl Core {
                     .get(&addr)
                     .is_none_or(|s| s.main.session.state() == State::Idle);
                 if !still_idle {
-                    self.attach_main(addr, stream, now);
+                    self.attach_main(addr, stream, local, now);
                 }
             }
-            State::Connect | State::Active => self.attach_main(addr, stream, now),
-            State::OpenSent | State::OpenConfirm if slot.second.is_none() => {
-                let config = slot.main.session.config().clone();
-                slot.second = Some(Endpoint {
-                    session: Session::new(config),
-                    conn: None,
-                });
-                self.feed(addr, Which::Second, Event::ManualStart, now);
-                let conn = self.new_conn(stream, false);
-                if let Some(ep) = self.peers.get_mut(&addr).and_then(|s| s.second.as_mut()) {
-                    ep.conn = conn;
-                }
-                self.feed(addr, Which::Second, Event::TcpConnected, now);
+            State::Connect | State::Active => self.attach_main(addr, stream, local, now),
+            State::OpenSent | State::OpenConfirm => {
+                self.collision_candidate(addr, stream, local, now)
             }
-            _ => {} // Established (or already resolving a collision): refuse
+            State::Established => {} // refuse: dropping the stream closes it
         }
     }
 
-    fn attach_main(&mut self, addr: IpAddr, stream: tokio::net::TcpStream, now: Instant) {
-        let conn = self.new_conn(stream, false);
+    /// A second connection to a peer whose main session is past Connect:
+    /// runs it as the second session until an OPEN tells which one survives
+    /// (§6.8). Refused when the main session is Established or a collision
+    /// is already being resolved.
+    fn collision_candidate(
+        &mut self,
+        addr: IpAddr,
+        stream: tokio::net::TcpStream,
+        local: bool,
+        now: Instant,
+    ) {
         let Some(slot) = self.peers.get_mut(&addr) else {
             return;
         };
-        slot.connecting = None;
+        let open = matches!(
+            slot.main.session.state(),
+            State::OpenSent | State::OpenConfirm
+        );
+        if !open || slot.second.is_some() {
+            return;
+        }
+        let config = slot.main.session.config().clone();
+        let Some(conn) = self.new_conn(stream, local) else {
+            return;
+        };
+        if let Some(slot) = self.peers.get_mut(&addr) {
+            slot.second = Some(Endpoint {
+                session: Session::new(config),
+                conn: Some(conn),
+            });
+        }
+        self.feed(addr, Which::Second, Event::ManualStart, now);
+        self.feed(addr, Which::Second, Event::TcpConnected, now);
+    }
+
+    /// Hands an accepted connection to the main session. An outgoing attempt
+    /// still in flight is kept: if it completes, it becomes the collision
+    /// candidate.
+    fn attach_main(
+        &mut self,
+        addr: IpAddr,
+        stream: tokio::net::TcpStream,
+        local: bool,
+        now: Instant,
+    ) {
+        let conn = self.new_conn(stream, local);
+        let Some(slot) = self.peers.get_mut(&addr) else {
+            return;
+        };
         if let Some(old) = slot.main.conn.take() {
             self.draining.extend(old.close());
         }
@@ -623,7 +732,7 @@ impl Core {
         self.feed(addr, Which::Main, Event::TcpConnected, now);
     }
 
-    fn frame(&mut self, addr: IpAddr, which: Which, bytes: &[u8], now: Instant) {
+    fn frame(&mut self, addr: IpAddr, which: Which, conn: u64, bytes: &[u8], now: Instant) {
         let Some(ep) = self.peers.get_mut(&addr).and_then(|s| s.endpoint(which)) else {
             return;
         };
@@ -645,11 +754,15 @@ impl Core {
             }),
             Err(_) => return,
         };
+        let mut which = which;
         if let Event::BgpOpen(open) = &event {
             if let Some(loser) = self.collision_loser(addr, open.bgp_id) {
                 self.feed(addr, loser, Event::OpenCollisionDump, now);
-                if loser == which {
-                    return;
+                // Dumping the main session promotes the second one: find
+                // where this connection's session lives now.
+                match self.find_conn(conn) {
+                    Some((_, now_at)) => which = now_at,
+                    None => return,
                 }
             }
         }

@@ -14,13 +14,14 @@
 
 mod conn;
 mod core;
+mod gtsm;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::{Family, PathAttributes};
 use crate::error::{Error, Result};
@@ -69,6 +70,9 @@ pub struct PeerConfig {
     pub hold_time: u16,
     /// ConnectRetryTimer.
     pub connect_retry: Duration,
+    /// Shorter waits before the first retries after consecutive connection failures
+    /// ([`crate::fsm::SessionConfig::connect_retry_fast`]); empty by default.
+    pub connect_retry_fast: Vec<Duration>,
     /// Families to offer.
     pub families: Vec<Family>,
     /// Graceful restart time to advertise (`None`: no capability).
@@ -83,6 +87,12 @@ pub struct PeerConfig {
     pub next_hop_v4: Option<Ipv4Addr>,
     /// Next-hop-self address for IPv6 when the session runs over IPv4.
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// Our AS in the OPEN to this peer when not the speaker's (a "local AS"); the RIB keeps
+    /// using the speaker's AS, so an export filter rewrites AS_PATH where that matters.
+    pub local_as: Option<u32>,
+    /// GTSM (RFC 5082): the peer is at most this many hops away; we send with TTL 255 and
+    /// the kernel drops its segments arriving with a TTL below `256 - hops`.
+    pub ttl_security: Option<u8>,
 }
 
 impl PeerConfig {
@@ -96,6 +106,7 @@ impl PeerConfig {
             passive: false,
             hold_time: 90,
             connect_retry: Duration::from_secs(5),
+            connect_retry_fast: Vec::new(),
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
             graceful_restart: Some(120),
             rr_client: false,
@@ -103,6 +114,8 @@ impl PeerConfig {
             source: None,
             next_hop_v4: None,
             next_hop_v6: None,
+            local_as: None,
+            ttl_security: None,
         }
     }
 }
@@ -124,6 +137,13 @@ pub struct PeerStatus {
     pub advertised: usize,
     /// The last error seen on the session.
     pub last_error: Option<String>,
+    /// Negotiated hold time, while established.
+    pub hold_time: Option<u16>,
+    /// The restart time of the peer's graceful-restart capability (kept after the session
+    /// drops, while its routes are held).
+    pub peer_restart_time: Option<u16>,
+    /// Of its routes, those kept stale through its restart (RFC 4724 helper).
+    pub stale: usize,
 }
 
 /// Import and export filters for the speaker's RIB.
@@ -149,6 +169,7 @@ enum Command {
 pub struct Speaker {
     commands: mpsc::UnboundedSender<Command>,
     local_addr: Option<SocketAddr>,
+    states: watch::Receiver<()>,
     _task: Task,
 }
 
@@ -172,12 +193,14 @@ impl Speaker {
         };
         let (commands, rx) = mpsc::unbounded_channel();
         let (best_tx, best_rx) = mpsc::unbounded_channel();
-        let core = core::Core::new(config, filters, listener, best_tx);
+        let (states_tx, states) = watch::channel(());
+        let core = core::Core::new(config, filters, listener, best_tx, states_tx);
         let task = Task::spawn(core.run(rx));
         Ok((
             Speaker {
                 commands,
                 local_addr,
+                states,
                 _task: task,
             },
             best_rx,
@@ -187,6 +210,14 @@ impl Speaker {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// A watch marked changed whenever a peer is added or removed or the state
+    /// [`Speaker::peers`] reports for one changes: for prompt status reports.
+    pub fn state_changes(&self) -> watch::Receiver<()> {
+        let mut rx = self.states.clone();
+        rx.mark_unchanged();
+        rx
     }
 
     fn send(&self, cmd: Command) -> Result<()> {
@@ -262,3 +293,6 @@ fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
         .map_err(|e| Error::io(ctx("nonblocking"), e))?;
     tokio::net::TcpListener::from_std(socket.into()).map_err(|e| Error::io(ctx("register"), e))
 }
+
+#[cfg(test)]
+mod tests;

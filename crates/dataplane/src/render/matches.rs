@@ -3,11 +3,11 @@
 
 use ipnet::IpNet;
 
-use super::Renderer;
+use super::Pieces;
 use crate::model::{EndpointMatch, IcmpMatch, IpVersion, PortRange, Protocol, Rule};
 use crate::names;
 
-impl Renderer<'_> {
+impl Pieces<'_> {
     /// The match part of a rule, `None` when the rule cannot match in this IP version.
     pub(super) fn rule_match(&self, rule: &Rule) -> Result<Option<Vec<String>>, String> {
         if rule.ip_version.is_some_and(|v| v != self.family) {
@@ -89,7 +89,7 @@ impl Renderer<'_> {
             parts.push(format!("{a} {side} != {}", net_list(&not_nets)));
         }
         let known = |id: &String| {
-            if self.state.ip_sets.contains_key(id) {
+            if self.known_set.is_none_or(|known| known(id)) {
                 Ok(names::selector_set(id))
             } else {
                 Err(format!("unknown selector set {id}"))

@@ -1,5 +1,6 @@
 //! Starting the lab's daemons inside its namespaces, each recorded in the state file the
-//! moment it is spawned: etcd, the ToR router (BIRD or FRR), calico-node, and responders.
+//! moment it is spawned: etcd, the ToR router (BIRD, FRR or our own), calico-node, and
+//! responders.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -11,9 +12,14 @@ use api::Kind;
 use super::{Lab, RESPONDER_PORT};
 use crate::error::{Error, Result};
 use crate::process::{self, DaemonSpec};
-use crate::render::{bird, frr};
+use crate::render::{bird, calico_tor, frr};
 use crate::spec::{DatastoreKind, TorRouter};
 use crate::topology::{fabric_cidr, NodePlan, ETCD_CLIENT_PORT, ETCD_PEER_PORT, FABRIC_V4};
+
+/// The recorded role of our own ToR router.
+pub const CALICO_TOR_ROLE: &str = "tor calico";
+/// Its status socket, in the ToR directory.
+pub const CALICO_TOR_SOCKET: &str = "tor.sock";
 
 /// How long etcd gets to answer.
 const ETCD_READY: Duration = Duration::from_secs(20);
@@ -174,7 +180,20 @@ impl Lab {
                 })?;
                 process::reap_later(bgpd);
             }
-            TorRouter::Calico | TorRouter::External => {}
+            TorRouter::Calico => {
+                let log = self.ctx.paths.log_file("tor-calico");
+                let exe = crate::paths::self_exe();
+                let child = self.start(&DaemonSpec {
+                    role: CALICO_TOR_ROLE.into(),
+                    namespace: &ns,
+                    program: &exe,
+                    args: calico_tor::args(&tor, &nodes, &dir.join(CALICO_TOR_SOCKET)),
+                    env: Vec::new(),
+                    log: &log,
+                })?;
+                process::reap_later(child);
+            }
+            TorRouter::External => {}
         }
         Ok(())
     }

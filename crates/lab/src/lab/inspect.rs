@@ -12,6 +12,7 @@ use std::time::Duration;
 use api::{Kind, Resource};
 use serde::Deserialize;
 
+use super::daemons::{CALICO_TOR_ROLE, CALICO_TOR_SOCKET};
 use super::Lab;
 use crate::error::{Error, Result};
 use crate::matrix::{Matrix, Pair};
@@ -22,7 +23,7 @@ use crate::process;
 use crate::spec::{Peering, TorRouter};
 use crate::status::{BgpSession, NodeStatus, StatusReport, TorStatus, WorkloadStatus};
 use crate::topology::fabric_cidr;
-use crate::tor_sessions;
+use crate::tor_sessions::{self, TorPeer};
 use crate::ui;
 
 /// The status socket calico-node serves in its state directory.
@@ -48,8 +49,8 @@ struct AgentPeer {
     info: String,
 }
 
-/// Reads one report from an agent's status socket.
-fn query_agent(path: &std::path::Path) -> std::result::Result<Vec<BgpSession>, String> {
+/// Reads everything a status socket (an agent's or our ToR's) says on connect.
+fn read_socket(path: &std::path::Path) -> std::result::Result<String, String> {
     let mut stream = UnixStream::connect(path).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(2)))
@@ -58,6 +59,12 @@ fn query_agent(path: &std::path::Path) -> std::result::Result<Vec<BgpSession>, S
     stream
         .read_to_string(&mut text)
         .map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// Reads one report from an agent's status socket.
+pub(super) fn query_agent(path: &std::path::Path) -> std::result::Result<Vec<BgpSession>, String> {
+    let text = read_socket(path)?;
     let report: AgentReport = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     Ok(report
         .bgp_peers
@@ -96,11 +103,17 @@ impl Lab {
                 let json = serde_json::from_str(&text).ok()?;
                 Some(tor_sessions::from_frr(&json, nodes))
             }
-            TorRouter::Calico | TorRouter::External => None,
+            TorRouter::Calico => {
+                let socket = dir.join(CALICO_TOR_SOCKET);
+                let text = read_socket(&socket).ok()?;
+                let peers: Vec<TorPeer> = serde_json::from_str(&text).ok()?;
+                Some(tor_sessions::from_calico(&peers, nodes))
+            }
+            TorRouter::External => None,
         }
     }
 
-    fn running(&self, role: &str) -> bool {
+    pub(super) fn running(&self, role: &str) -> bool {
         self.state
             .processes
             .iter()
@@ -170,7 +183,7 @@ impl Lab {
             let (router, roles): (&str, &[&str]) = match self.state.spec.tor {
                 TorRouter::Bird => ("bird", &["tor bird"]),
                 TorRouter::Frr => ("frr", &["tor zebra", "tor bgpd"]),
-                TorRouter::Calico => ("calico", &[]),
+                TorRouter::Calico => ("calico", &[CALICO_TOR_ROLE]),
                 TorRouter::External => ("external", &[]),
             };
             let running = (!roles.is_empty()).then(|| roles.iter().all(|r| self.running(r)));

@@ -4,6 +4,7 @@
 mod daemons;
 mod down;
 mod inspect;
+mod ready;
 mod up;
 mod workloads;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use datastore::{DatastoreConfig, EtcdConfig};
 
 pub use down::down;
+pub use ready::Scope;
 pub use up::{up, UpReport};
 
 use crate::error::{Error, Result};

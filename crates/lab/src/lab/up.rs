@@ -8,18 +8,22 @@ use std::time::{Duration, Instant};
 
 use api::{Kind, Resource};
 
-use super::{down, Lab, LabContext, RESPONDER_PORT};
+use super::{down, Lab, LabContext, Scope, RESPONDER_PORT};
 use crate::error::{Error, Result};
 use crate::lock::LabLock;
 use crate::netns;
 use crate::render::{cni_conf, resources};
 use crate::requirements;
-use crate::spec::LabSpec;
+use crate::spec::{LabSpec, Peering};
 use crate::state::LabState;
 use crate::topology::{fabric_cidr, Topology, FABRIC_BRIDGE, FABRIC_V4, FABRIC_V6, NODE_UPLINK};
 
 /// How long `up` waits for the agents to register their Node resources.
 const REGISTRATION_WAIT: Duration = Duration::from_secs(15);
+/// How long `up` waits for the agents to program the workloads and exchange routes, plus
+/// [`READY_WAIT_PER_WORKLOAD`] for each workload.
+const READY_WAIT: Duration = Duration::from_secs(60);
+const READY_WAIT_PER_WORKLOAD: Duration = Duration::from_millis(100);
 
 /// What `up` saw of the agents, for the caller to report.
 #[derive(Debug, Default)]
@@ -30,6 +34,9 @@ pub struct UpReport {
     pub exited: Vec<(String, String)>,
     /// Nodes whose agent runs but did not register in time.
     pub unregistered: Vec<String>,
+    /// How long, after the last workload was made, the agents took to program every
+    /// endpoint and BGP to bring up every session and route.
+    pub ready_wait: Duration,
 }
 
 /// Brings lab `ctx` up as `spec` says; `progress` hears each step.
@@ -118,6 +125,26 @@ fn refuse_collisions(ctx: &LabContext) -> Result<()> {
     Ok(())
 }
 
+/// calico-node's BGP port (Calico's default `listenPort`).
+const BGP_PORT: u16 = 179;
+/// How long `up` waits for one agent's BGP speaker before starting the next anyway.
+const LISTEN_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until something listens on the BGP port in `ns`, the agent exits, or
+/// [`LISTEN_WAIT`] passes (then the sessions only come up later; nothing fails).
+fn await_listening(ns: &str, agent: &mut Child) {
+    let deadline = Instant::now() + LISTEN_WAIT;
+    let filter = format!("sport = :{BGP_PORT}");
+    while Instant::now() < deadline && matches!(agent.try_wait(), Ok(None)) {
+        let listening = netns::run(netns::exec(ns, "ss").args(["-Hltn", &filter]))
+            .is_ok_and(|out| !out.trim().is_empty());
+        if listening {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 impl Lab {
     /// Creates a namespace, recording it first so a crash right after still removes it.
     pub(super) fn add_namespace(&mut self, ns: &str) -> Result<()> {
@@ -146,11 +173,25 @@ impl Lab {
         }
         progress("starting calico-node on every node");
         let mut agents = Vec::new();
+        // In the mesh a node connects to the nodes of lower addresses and waits for those of
+        // higher ones; a connection refused because a peer's speaker is not listening yet is
+        // retried only after calico-node's ConnectRetry (5s). Starting the agents one at a
+        // time, each once the previous one listens, lets every first connection succeed.
+        let staggered =
+            self.state.spec.peering == Peering::Mesh && self.state.topology.nodes.len() > 1;
         for node in self.state.topology.nodes.clone() {
-            agents.push((node.name.clone(), self.start_node(&node)?));
+            let mut child = self.start_node(&node)?;
             self.write_cni_conf(&node.name)?;
+            if staggered {
+                progress(&format!(
+                    "starting calico-node on {} (waiting for its BGP speaker to listen)",
+                    node.name
+                ));
+                await_listening(&node.namespace, &mut child);
+            }
+            agents.push((node.name.clone(), child));
         }
-        let report = self.await_registration(agents)?;
+        let mut report = self.await_registration(agents)?;
         for plan in self.state.topology.workloads.clone() {
             progress(&format!(
                 "creating workload {} through the CNI plugin",
@@ -158,6 +199,16 @@ impl Lab {
             ));
             self.add_workload(&plan.name, &plan.node, None, plan.labels.clone())?;
         }
+        progress("waiting for calico-node to program the workloads and BGP to converge");
+        let names: Vec<String> = self
+            .state
+            .workloads
+            .iter()
+            .map(|w| w.name.clone())
+            .collect();
+        let per_workload = READY_WAIT_PER_WORKLOAD * u32::try_from(names.len()).unwrap_or(0);
+        report.ready_wait =
+            self.await_ready(&names, Scope::WholeLab, READY_WAIT + per_workload, progress)?;
         self.state.complete = true;
         self.save()?;
         Ok(report)

@@ -2,15 +2,18 @@
 //! filter does: the blocks affine to this node as aggregates, /32 (/128) routes for addresses
 //! it borrowed from other nodes' blocks, advertised service CIDRs; never a more specific of an
 //! own block, only routes inside IP pools that allow BGP export (or advertised service
-//! ranges), with the communities of matching `prefixAdvertisements`. Pure.
+//! ranges), with the communities of matching `prefixAdvertisements`; the export rules of a
+//! peer's BGPFilters come first. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use bgp::codec::{LargeCommunity, PathAttributes};
+use api::{BGPFilterAction, BGPFilterSpec};
+use bgp::codec::{LargeCommunity, PathAttributes, SegmentKind};
 use bgp::rib::{Filter, PeerInfo, Verdict};
 use ipnet::IpNet;
 
+use super::filters::{decide, export_rules, peer_filters};
 use super::inputs::BgpInputs;
 use super::peers::{NextHop, PeerPlan};
 
@@ -77,6 +80,10 @@ pub struct ExportPolicy {
     services: BTreeSet<IpNet>,
     communities: Vec<(IpNet, Vec<u32>, Vec<LargeCommunity>)>,
     next_hop_self: BTreeSet<IpAddr>,
+    originated: BTreeSet<IpNet>,
+    filters: BTreeMap<IpAddr, Vec<BGPFilterSpec>>,
+    node_as: u32,
+    local_as: BTreeMap<IpAddr, u32>,
 }
 
 impl ExportPolicy {
@@ -118,6 +125,14 @@ impl ExportPolicy {
                 .filter(|p| p.next_hop == NextHop::SelfHop)
                 .map(|p| p.address)
                 .collect(),
+            originated: compute_exports(me, inputs),
+            filters: peer_filters(inputs, plan),
+            node_as: plan.local.as_ref().map_or(0, |l| l.asn),
+            local_as: plan
+                .peers
+                .values()
+                .filter_map(|p| Some((p.address, p.local_as?)))
+                .collect(),
         }
     }
 
@@ -142,11 +157,20 @@ impl ExportPolicy {
 
     /// The verdict for sending `prefix` with `attrs` to `peer`.
     pub fn verdict(&self, peer: &PeerInfo, prefix: &IpNet, attrs: &PathAttributes) -> Verdict {
-        if !self.allows(prefix) {
-            return Verdict::Reject;
-        }
+        let filters = self
+            .filters
+            .get(&peer.address)
+            .map_or(&[][..], Vec::as_slice);
+        let from_peer = !self.originated.contains(prefix);
+        let accepted = match decide(filters, export_rules, prefix, from_peer) {
+            Some(BGPFilterAction::Reject) => return Verdict::Reject,
+            Some(BGPFilterAction::Accept) => true,
+            None if !self.allows(prefix) => return Verdict::Reject,
+            None => false,
+        };
         let mut out = None::<PathAttributes>;
-        for (net, std, large) in &self.communities {
+        // A BGPFilter's accept ends Calico's filter before the communities are added.
+        for (net, std, large) in self.communities.iter().filter(|_| !accepted) {
             if net.contains(prefix) {
                 let a = out.get_or_insert_with(|| attrs.clone());
                 for c in std {
@@ -174,6 +198,17 @@ impl ExportPolicy {
                         nh.global = IpAddr::V6(v6);
                         nh.link_local = None;
                     }
+                }
+            }
+        }
+        // A session with its own local AS: the RIB prepended the node's AS; the peer must
+        // see the local AS instead.
+        if let Some(asn) = self.local_as.get(&peer.address) {
+            let a = out.get_or_insert_with(|| attrs.clone());
+            let first = a.as_path.as_mut().and_then(|p| p.segments.first_mut());
+            if let Some(seg) = first.filter(|s| s.kind == SegmentKind::Sequence) {
+                if seg.asns.first() == Some(&self.node_as) {
+                    seg.asns[0] = *asn;
                 }
             }
         }

@@ -1,10 +1,11 @@
 //! The slice of the datastore the BGP part reads, folded from syncer updates: Nodes, BGPPeers,
-//! BGPConfigurations, IPPools and IPAM blocks. Pure: no I/O, updated only by [`BgpInputs::apply`].
+//! BGPFilters, BGPConfigurations, IPPools and IPAM blocks. Pure: no I/O, updated only by
+//! [`BgpInputs::apply`].
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use api::{BGPConfigurationSpec, BGPPeer, IPPoolSpec, Kind, Node, Resource};
+use api::{BGPConfigurationSpec, BGPFilterSpec, BGPPeer, IPPoolSpec, Kind, Node, Resource};
 use ipam::AllocationBlock;
 use ipnet::IpNet;
 
@@ -17,6 +18,8 @@ pub struct BgpInputs {
     pub nodes: BTreeMap<String, Node>,
     /// BGPPeer resources by name.
     pub peers: BTreeMap<String, BGPPeer>,
+    /// BGPFilter specs by name.
+    pub filters: BTreeMap<String, BGPFilterSpec>,
     /// BGPConfiguration specs by name (`default`, `node.<name>`).
     pub configs: BTreeMap<String, BGPConfigurationSpec>,
     /// IPPool specs by name.
@@ -43,6 +46,7 @@ impl BgpInputs {
                 SyncKey::Resource { kind, name, .. } => match kind {
                     Kind::Node => self.nodes.remove(name).is_some(),
                     Kind::BGPPeer => self.peers.remove(name).is_some(),
+                    Kind::BGPFilter => self.filters.remove(name).is_some(),
                     Kind::BGPConfiguration => self.configs.remove(name).is_some(),
                     Kind::IPPool => self.pools.remove(name).is_some(),
                     _ => false,
@@ -73,6 +77,7 @@ impl BgpInputs {
                 p.metadata.resource_version = None;
                 set(&mut self.peers, name, p)
             }
+            Resource::BGPFilter(f) => set(&mut self.filters, name, f.spec.clone()),
             Resource::BGPConfiguration(c) => set(&mut self.configs, name, c.spec.clone()),
             Resource::IPPool(p) => set(&mut self.pools, name, p.spec.clone()),
             _ => false,

@@ -16,9 +16,11 @@ use bgp::rib::{BestChange, Source};
 use bgp::{Filters, Speaker, SpeakerConfig};
 use ipnet::IpNet;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
 
 use super::exports::{compute_exports, ExportPolicy};
 use super::fib::{kernel_routes, Fib};
+use super::filters::ImportPolicy;
 use super::inputs::BgpInputs;
 use super::peers::{compute_peers, DesiredPeer, LocalSettings, DEFAULT_RESTART_TIME};
 use super::status::PeerReport;
@@ -71,6 +73,8 @@ fn read_secret(dir: Option<&PathBuf>, r: &SecretKeyRef) -> std::result::Result<S
 struct Running {
     speaker: Speaker,
     best: UnboundedReceiver<BestChange>,
+    /// Changes when a session is added, removed or changes state.
+    states: watch::Receiver<()>,
     config: SpeakerConfig,
 }
 
@@ -82,6 +86,7 @@ pub struct BgpManager {
     peers: BTreeMap<IpAddr, DesiredPeer>,
     exports: BTreeSet<IpNet>,
     policy: Option<ExportPolicy>,
+    import: Option<ImportPolicy>,
     learned: BTreeMap<IpNet, IpAddr>,
     fib: Option<Fib>,
     /// Until then, kernel routes not re-learned are kept (`None` once swept).
@@ -96,6 +101,8 @@ pub enum BgpEvent {
     Best(BestChange),
     /// The restart grace is over: sweep BGP routes nobody re-announced.
     GraceOver,
+    /// A session was added or removed or changed state: the status report is out of date.
+    Sessions,
 }
 
 impl BgpManager {
@@ -115,6 +122,7 @@ impl BgpManager {
             peers: BTreeMap::new(),
             exports: BTreeSet::new(),
             policy: None,
+            import: None,
             learned: BTreeMap::new(),
             fib,
             grace_until: Some(Instant::now() + grace),
@@ -167,20 +175,49 @@ impl BgpManager {
             return self.sync_fib().await;
         };
         let policy = ExportPolicy::new(&me, &self.inputs, &plan);
+        let import = ImportPolicy::new(&self.inputs, &plan);
         // Only a change of what the speaker was started with restarts it (and its sessions).
         let config = speaker_config(&local);
         if self.running.as_ref().map(|r| &r.config) != Some(&config) {
             self.stop();
-            self.start(config, policy.clone()).await?;
-        } else if self.policy.as_ref() != Some(&policy) {
-            self.speaker()?
-                .set_filters(Filters {
-                    import: None,
-                    export: Some(policy.clone().into_filter()),
-                })
-                .map_err(speaker_error("setting the export filter"))?;
+            self.start(config, policy.clone(), import.clone()).await?;
+        } else {
+            // A new import filter makes the speaker ask its peers for their routes again:
+            // only when it changed.
+            let filters = Filters {
+                export: (self.policy.as_ref() != Some(&policy))
+                    .then(|| policy.clone().into_filter()),
+                import: (self.import.as_ref() != Some(&import))
+                    .then(|| import.clone().into_filter()),
+            };
+            if filters.export.is_some() || filters.import.is_some() {
+                self.speaker()?
+                    .set_filters(filters)
+                    .map_err(speaker_error("setting the filters"))?;
+            }
         }
         self.policy = Some(policy);
+        self.import = Some(import);
+        // Originate first: a session that comes up (a restarted agent's, above all) gets the
+        // whole table before its End-of-RIB, so a graceful-restart helper flushes nothing.
+        let exports = compute_exports(&me, &self.inputs);
+        let withdraw: Vec<IpNet> = self.exports.difference(&exports).copied().collect();
+        let announce: Vec<IpNet> = exports.difference(&self.exports).copied().collect();
+        if !withdraw.is_empty() {
+            self.speaker()?
+                .withdraw(withdraw)
+                .map_err(speaker_error("withdrawing"))?;
+        }
+        if !announce.is_empty() {
+            let attrs = PathAttributes {
+                origin: Some(Origin::Igp),
+                ..Default::default()
+            };
+            self.speaker()?
+                .announce(announce, attrs)
+                .map_err(speaker_error("announcing"))?;
+        }
+        self.exports = exports;
         // A session is reset only when its speaker configuration changes; a new PEER TYPE or
         // next-hop mode alone (the latter lives in the export policy) keeps it up.
         let stale: Vec<IpAddr> = self
@@ -205,24 +242,6 @@ impl BgpManager {
             }
             self.peers.insert(*address, peer.clone());
         }
-        let exports = compute_exports(&me, &self.inputs);
-        let withdraw: Vec<IpNet> = self.exports.difference(&exports).copied().collect();
-        let announce: Vec<IpNet> = exports.difference(&self.exports).copied().collect();
-        if !withdraw.is_empty() {
-            self.speaker()?
-                .withdraw(withdraw)
-                .map_err(speaker_error("withdrawing"))?;
-        }
-        if !announce.is_empty() {
-            let attrs = PathAttributes {
-                origin: Some(Origin::Igp),
-                ..Default::default()
-            };
-            self.speaker()?
-                .announce(announce, attrs)
-                .map_err(speaker_error("announcing"))?;
-        }
-        self.exports = exports;
         self.sync_fib().await
     }
 
@@ -242,15 +261,21 @@ impl BgpManager {
         self.peers.clear();
         self.exports.clear();
         self.policy = None;
+        self.import = None;
         self.learned.clear();
     }
 
-    async fn start(&mut self, config: SpeakerConfig, policy: ExportPolicy) -> Result<()> {
+    async fn start(
+        &mut self,
+        config: SpeakerConfig,
+        policy: ExportPolicy,
+        import: ImportPolicy,
+    ) -> Result<()> {
         // A just-dropped speaker's listener closes when its task is next polled: retry briefly.
         let mut attempt = 0;
         let (speaker, best) = loop {
             let filters = Filters {
-                import: None,
+                import: Some(import.clone().into_filter()),
                 export: Some(policy.clone().into_filter()),
             };
             match Speaker::start(config.clone(), filters).await {
@@ -265,37 +290,48 @@ impl BgpManager {
         };
         tracing::info!(asn = config.local_as, router_id = %config.router_id,
             listen = ?config.listen, cluster_id = ?config.cluster_id, "BGP speaker started");
+        let states = speaker.state_changes();
         self.running = Some(Running {
             speaker,
             best,
+            states,
             config,
         });
         Ok(())
     }
 
-    /// The next thing to act on: a best-route change of the running speaker, or the end of
-    /// the restart grace. Cancel-safe, for the agent's `select!`.
+    /// The next thing to act on: a best-route change or a session change of the running
+    /// speaker, or the end of the restart grace. Cancel-safe, for the agent's `select!`.
     pub async fn next_event(&mut self) -> BgpEvent {
         let grace = self.grace_until;
+        let Some(r) = self.running.as_mut() else {
+            sleep_until_some(grace).await;
+            return BgpEvent::GraceOver;
+        };
         let best = async {
-            match self.running.as_mut() {
-                Some(r) => match r.best.recv().await {
-                    Some(change) => change,
-                    None => std::future::pending().await,
-                },
+            match r.best.recv().await {
+                Some(change) => change,
                 None => std::future::pending().await,
+            }
+        };
+        let states = async {
+            if r.states.changed().await.is_err() {
+                std::future::pending::<()>().await;
             }
         };
         tokio::select! {
             change = best => BgpEvent::Best(change),
+            () = states => BgpEvent::Sessions,
             _ = sleep_until_some(grace) => BgpEvent::GraceOver,
         }
     }
 
     /// Acts on an event: folds a best-route change (plus every other one already queued) into
-    /// the kernel, or ends the restart grace with a full sweep.
+    /// the kernel, or ends the restart grace with a full sweep. A session change needs
+    /// nothing here (the caller refreshes its status report).
     pub async fn apply_event(&mut self, event: BgpEvent) -> Result<()> {
         match event {
+            BgpEvent::Sessions => return Ok(()),
             BgpEvent::Best(change) => {
                 self.fold(change);
                 while let Some(change) = self.running.as_mut().and_then(|r| r.best.try_recv().ok())

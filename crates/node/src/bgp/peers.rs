@@ -1,8 +1,9 @@
 //! Which BGP sessions this node wants, computed the way Calico's confd does from the Node
 //! resources, the BGPPeers and the BGPConfigurations `default` and `node.<name>`: the
 //! node-to-node mesh, global and node-specific peers (peerIP, nodeSelector, peerSelector and
-//! the implied reverse sessions), route-reflector clients, AS numbers, ports, passwords,
-//! next-hop modes and one session per address family. Pure: secrets come in as a closure.
+//! the implied reverse sessions), route-reflector clients, AS numbers (and per-peer local
+//! AS), ports, passwords, next-hop modes, GTSM, the BGPFilters each session uses and one
+//! session per address family. Pure: secrets come in as a closure.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -23,6 +24,19 @@ pub const DEFAULT_PORT: u16 = 179;
 pub const DEFAULT_HOLD_TIME: u16 = 240;
 /// Graceful-restart time when none is configured (BIRD's default).
 pub const DEFAULT_RESTART_TIME: u16 = 120;
+/// The wait between connection attempts once the quick retries are used up: Calico's BIRD
+/// template sets `connect retry time 5` (BIRD's and RFC 4271's default is 120 s).
+pub const CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// Quicker waits before the first retries after consecutive connection failures. Nodes
+/// start together (a cluster, `calico-lab up`), so a mesh peer's first connection is often
+/// refused because the other end's speaker starts a few milliseconds later; waiting the
+/// whole `CONNECT_RETRY` for that would delay every session by 5 s. (BIRD instead waits
+/// Calico's `connect delay time 2` before its first attempt.)
+pub const FAST_CONNECT_RETRIES: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
 
 /// How a session came about, as `calicoctl node status` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,6 +111,12 @@ pub struct DesiredPeer {
     pub restart_time: u16,
     /// Hold time to propose, seconds.
     pub hold_time: u16,
+    /// Names of the BGPFilters applied to the session, in order.
+    pub filters: Vec<String>,
+    /// Our AS towards this peer when it is not the node's (`localASNumber`).
+    pub local_as: Option<u32>,
+    /// GTSM: the peer is at most this many hops away (`ttlSecurity`).
+    pub ttl_security: Option<u8>,
 }
 
 impl DesiredPeer {
@@ -116,7 +136,10 @@ impl DesiredPeer {
         c.rr_client = self.rr_client;
         c.password = self.password.clone();
         c.source = self.source;
-        c.connect_retry = Duration::from_secs(5);
+        c.connect_retry = CONNECT_RETRY;
+        c.connect_retry_fast = FAST_CONNECT_RETRIES.to_vec();
+        c.local_as = self.local_as;
+        c.ttl_security = self.ttl_security;
         c
     }
 }
@@ -423,6 +446,16 @@ fn cluster_id_of(n: &Node) -> &str {
         .map_or("", |b| b.route_reflector_cluster_id.as_str())
 }
 
+/// Between Calico nodes only one end connects: a node waits for peers whose address is
+/// greater than its own **as text**, exactly as Calico's confd decides BIRD's `passive on`
+/// (a Go string comparison, so `172.31.0.99` sorts after `172.31.0.100`). Numeric order
+/// would be tidier, but in a cluster mixing our nodes with Calico's, a pair such as .99 and
+/// .100 would then have both ends passive and never connect. Either order makes exactly one
+/// end of every pair of distinct addresses active.
+pub(crate) fn mesh_passive(peer: IpAddr, me: IpAddr) -> bool {
+    peer.to_string() > me.to_string()
+}
+
 /// Applies the Calico-to-Calico rules and per-peer options to one candidate.
 fn finish(
     c: Candidate,
@@ -486,22 +519,40 @@ fn finish(
     }
     if let Some(s) = spec {
         for (set, option) in [
-            (s.ttl_security.is_some_and(|t| t > 0), "ttlSecurity"),
             (
                 s.num_allowed_local_as_numbers.is_some_and(|n| n > 0),
                 "numAllowedLocalASNumbers",
             ),
-            (!s.filters.is_empty(), "filters"),
             (!s.reachable_by.is_empty(), "reachableBy"),
-            (
-                s.local_as_number.is_some_and(|a| a.0 != local.asn),
-                "localASNumber",
-            ),
         ] {
             if set {
                 problems.push(format!("{what}: {option} is not supported; ignored"));
             }
         }
+    }
+    // A local AS only for eBGP on both sides of it: the RIB applies iBGP or eBGP rules by
+    // the node's AS.
+    let local_as = spec
+        .and_then(|s| s.local_as_number)
+        .map(|a| a.0)
+        .filter(|a| *a != local.asn);
+    let local_as = match local_as {
+        Some(l) if remote_as == l || remote_as == local.asn => {
+            problems.push(format!(
+                "{what}: localASNumber {l} towards peer {} in AS {remote_as} would switch the \
+                 session between iBGP and eBGP, which is not supported; ignored",
+                c.address
+            ));
+            None
+        }
+        other => other,
+    };
+    let ttl_security = spec.and_then(|s| s.ttl_security).filter(|t| *t > 0);
+    let filters = spec.map(|s| s.filters.clone()).unwrap_or_default();
+    for f in filters.iter().filter(|f| !inputs.filters.contains_key(*f)) {
+        problems.push(format!(
+            "{what}: BGPFilter {f:?} does not exist; the session runs without it"
+        ));
     }
     let source = match spec.and_then(|s| s.source_address) {
         Some(SourceAddress::None) => None,
@@ -526,13 +577,15 @@ fn finish(
         remote_as,
         peer_type,
         name,
-        // Between Calico nodes only one end connects: the one with the higher address.
-        passive: calico.is_some() && c.address.to_string() > my_ip.to_string(),
+        passive: calico.is_some() && mesh_passive(c.address, my_ip),
         rr_client,
         password,
         source,
         next_hop,
         restart_time,
         hold_time,
+        filters,
+        local_as,
+        ttl_security,
     })
 }

@@ -1,6 +1,7 @@
 //! Peer status as `calicoctl node status` shows it: per-peer reports (state, counters, last
-//! error), their rows in the status socket's shape, and the rendering of the IPv4 and IPv6
-//! "BGP status" tables in go-pretty's default box style. Pure.
+//! error, hold time, graceful-restart state), their rows in the status socket's shape, the
+//! rendering of the IPv4 and IPv6 "BGP status" tables in go-pretty's default box style and
+//! of the per-peer details. Pure.
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,6 +34,12 @@ pub struct PeerReport {
     pub advertised: usize,
     /// Last error on the session.
     pub last_error: Option<String>,
+    /// Negotiated hold time, while established.
+    pub hold_time: Option<u16>,
+    /// The peer's graceful-restart time, once it advertised the capability.
+    pub peer_restart_time: Option<u16>,
+    /// Routes of the peer kept stale through its restart.
+    pub stale: usize,
 }
 
 impl PeerReport {
@@ -48,12 +55,31 @@ impl PeerReport {
             accepted: status.accepted,
             advertised: status.advertised,
             last_error: status.last_error.clone(),
+            hold_time: status.hold_time,
+            peer_restart_time: status.peer_restart_time,
+            stale: status.stale,
+        }
+    }
+
+    fn established(&self) -> bool {
+        self.fsm_state == state_name(State::Established)
+    }
+
+    /// The graceful-restart state in words.
+    pub fn graceful_restart(&self) -> String {
+        match (self.peer_restart_time, self.stale, self.established()) {
+            (None, _, _) => "not negotiated".to_string(),
+            (Some(t), 0, _) => format!("negotiated, peer restart time {t}s"),
+            (Some(t), n, false) => {
+                format!("peer restarting: {n} stale routes kept (up to {t}s)")
+            }
+            (Some(_), n, true) => format!("peer restarted: {n} stale routes until End-of-RIB"),
         }
     }
 
     /// The status-table row (`now` decides between a time and a date in SINCE).
     pub fn to_status(&self, now: SystemTime) -> BgpPeerStatus {
-        let up = self.fsm_state == state_name(State::Established);
+        let up = self.established();
         let info = match (&self.last_error, up) {
             (Some(e), false) => format!("{} {e}", self.fsm_state),
             _ => self.fsm_state.clone(),
@@ -64,6 +90,15 @@ impl PeerReport {
             state: if up { "up" } else { "start" }.to_string(),
             since: format_since(self.since, now),
             info,
+            name: Some(self.name.clone()),
+            received: Some(self.received),
+            accepted: Some(self.accepted),
+            advertised: Some(self.advertised),
+            last_error: self.last_error.clone(),
+            uptime_seconds: up.then(|| now.duration_since(self.since).map_or(0, |d| d.as_secs())),
+            hold_time: self.hold_time,
+            graceful_restart: Some(self.graceful_restart()),
+            stale: Some(self.stale),
         }
     }
 }
@@ -183,37 +218,57 @@ pub fn render_status(peers: &[BgpPeerStatus]) -> String {
     out
 }
 
-/// Per-session details (prefix counters and last error), one row per session.
-pub fn render_details(reports: &[PeerReport]) -> String {
-    let rows: Vec<Vec<String>> = reports
-        .iter()
-        .map(|r| {
-            vec![
-                r.address.to_string(),
-                r.name.clone(),
-                r.fsm_state.clone(),
-                r.received.to_string(),
-                r.accepted.to_string(),
-                r.advertised.to_string(),
-                r.last_error.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    if rows.is_empty() {
+/// `1h02m03s`, `4m05s`, `6s`.
+pub fn format_uptime(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s:02}s"),
+        _ => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// Per-session details (our extension of `calicoctl node status`): one block per session
+/// with its counters, uptime, hold time, graceful-restart state and last error. Fields an
+/// older agent did not report are left out.
+pub fn render_details(peers: &[BgpPeerStatus]) -> String {
+    if peers.is_empty() {
         return "No BGP peers found.\n".to_string();
     }
-    render_table(
-        &[
-            "Peer address",
-            "Name",
-            "State",
-            "Received",
-            "Accepted",
-            "Advertised",
-            "Last error",
-        ],
-        &rows,
-    )
+    let mut out = String::new();
+    for p in peers {
+        let name = p
+            .name
+            .as_deref()
+            .map(|n| format!("{n}, "))
+            .unwrap_or_default();
+        out += &format!("Peer {} ({name}{})\n", p.peer_address, p.peer_type);
+        let state = match p.uptime_seconds {
+            Some(up) => format!("{}, up for {}", p.info, format_uptime(up)),
+            None => p.info.clone(),
+        };
+        let mut rows = vec![("State", state)];
+        if let (Some(r), Some(a), Some(d)) = (p.received, p.accepted, p.advertised) {
+            rows.push((
+                "Prefixes",
+                format!("{r} received, {a} accepted, {d} advertised"),
+            ));
+        }
+        if let Some(h) = p.hold_time {
+            rows.push(("Hold time", format!("{h}s")));
+        }
+        if let Some(gr) = &p.graceful_restart {
+            rows.push(("Graceful restart", gr.clone()));
+        }
+        if p.name.is_some() {
+            let error = p.last_error.clone().unwrap_or_else(|| "none".to_string());
+            rows.push(("Last error", error));
+        }
+        for (key, value) in rows {
+            out += &format!("  {:<18}{value}\n", format!("{key}:"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -230,6 +285,7 @@ mod tests {
             state: "up".into(),
             since: "23:30:04".into(),
             info: "Established".into(),
+            ..Default::default()
         }];
         let expected = "\
 IPv4 BGP status
@@ -261,6 +317,9 @@ No IPv6 peers found.
             accepted: 0,
             advertised: 0,
             last_error: Some("Socket: Connection refused".into()),
+            hold_time: None,
+            peer_restart_time: None,
+            stale: 0,
         };
         let r = PeerReport::new(&status, PeerType::Global, "Global_fd00__2");
         let row = r.to_status(now);
@@ -280,30 +339,80 @@ No IPv6 peers found.
         assert!(render_status(&[row]).starts_with("IPv4 BGP status\nNo IPv4 peers found.\n"));
     }
 
-    #[test]
-    fn details_show_counters_and_errors() {
-        let r = PeerReport {
+    fn report(state: &str, stale: usize) -> PeerReport {
+        PeerReport {
             address: "10.0.0.2".parse().unwrap(),
             peer_type: "global".into(),
             name: "Global_10_0_0_2".into(),
-            fsm_state: "Active".into(),
-            since: UNIX_EPOCH,
+            fsm_state: state.into(),
+            since: UNIX_EPOCH + Duration::from_secs(1000),
             received: 3,
             accepted: 2,
             advertised: 1,
-            last_error: Some("Connection refused".into()),
-        };
+            last_error: Some("connection lost".into()),
+            hold_time: (state == "Established").then_some(90),
+            peer_restart_time: Some(120),
+            stale,
+        }
+    }
+
+    #[test]
+    fn details_show_counters_uptime_hold_time_and_graceful_restart() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000 + 3723);
+        let up = report("Established", 0).to_status(now);
         assert_eq!(
-            render_details(&[r]),
+            (up.received, up.accepted, up.advertised),
+            (Some(3), Some(2), Some(1))
+        );
+        assert_eq!(up.uptime_seconds, Some(3723));
+        let restarting = report("Active", 3).to_status(now);
+        assert_eq!(restarting.uptime_seconds, None);
+        assert_eq!(restarting.stale, Some(3));
+        assert_eq!(
+            render_details(&[up, restarting]),
             "\
-+--------------+-----------------+--------+----------+----------+------------+--------------------+
-| PEER ADDRESS |      NAME       | STATE  | RECEIVED | ACCEPTED | ADVERTISED |     LAST ERROR     |
-+--------------+-----------------+--------+----------+----------+------------+--------------------+
-| 10.0.0.2     | Global_10_0_0_2 | Active | 3        | 2        | 1          | Connection refused |
-+--------------+-----------------+--------+----------+----------+------------+--------------------+
+Peer 10.0.0.2 (Global_10_0_0_2, global)
+  State:            Established, up for 1h02m03s
+  Prefixes:         3 received, 2 accepted, 1 advertised
+  Hold time:        90s
+  Graceful restart: negotiated, peer restart time 120s
+  Last error:       connection lost
+Peer 10.0.0.2 (Global_10_0_0_2, global)
+  State:            Active connection lost
+  Prefixes:         3 received, 2 accepted, 1 advertised
+  Graceful restart: peer restarting: 3 stale routes kept (up to 120s)
+  Last error:       connection lost
 "
         );
         assert_eq!(render_details(&[]), "No BGP peers found.\n");
+        let refreshing = report("Established", 2);
+        assert_eq!(
+            refreshing.graceful_restart(),
+            "peer restarted: 2 stale routes until End-of-RIB"
+        );
+        let plain = PeerReport {
+            peer_restart_time: None,
+            ..refreshing
+        };
+        assert_eq!(plain.graceful_restart(), "not negotiated");
+    }
+
+    #[test]
+    fn details_of_an_older_agent_show_what_it_reported() {
+        let old = BgpPeerStatus {
+            peer_address: "10.0.0.3".into(),
+            peer_type: "node-to-node mesh".into(),
+            state: "up".into(),
+            since: "10:00:00".into(),
+            info: "Established".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            render_details(&[old]),
+            "Peer 10.0.0.3 (node-to-node mesh)\n  State:            Established\n"
+        );
+        assert_eq!(format_uptime(6), "6s");
+        assert_eq!(format_uptime(245), "4m05s");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Unit tests of the pure BGP computations: peers (mesh, global, node-specific, selectors,
-//! route reflectors, AS numbers, ports, passwords, next hop), exports, the export filter and
-//! the kernel route choice.
+//! route reflectors, AS numbers, ports, passwords, next hop, local AS, GTSM), exports, the
+//! export filter, BGPFilters and the kernel route choice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -230,6 +230,122 @@ fn full_mesh_by_default_per_family_with_one_active_end() {
     assert!(!b.peers[&ip("10.0.0.1")].passive);
     assert!(b.peers[&ip("10.0.0.3")].passive);
     assert!(!b.peers[&ip("fd00::1")].passive);
+}
+
+#[test]
+fn the_mesh_end_that_waits_is_chosen_by_address_text_like_calico() {
+    // As text "172.31.0.99" sorts after "172.31.0.100": .100 waits for .99, as Calico's
+    // confd would configure BIRD on either node.
+    assert!(peers::mesh_passive(ip("172.31.0.99"), ip("172.31.0.100")));
+    assert!(!peers::mesh_passive(ip("172.31.0.100"), ip("172.31.0.99")));
+    assert!(peers::mesh_passive(ip("10.0.0.5"), ip("10.0.0.10")));
+    let addrs = [
+        "172.31.0.9",
+        "172.31.0.99",
+        "172.31.0.100",
+        "10.0.0.1",
+        "fd00::2",
+        "fd00::10",
+        "fd00::a",
+    ];
+    for x in addrs {
+        assert!(!peers::mesh_passive(ip(x), ip(x)));
+        for y in addrs.into_iter().filter(|y| *y != x) {
+            assert_ne!(
+                peers::mesh_passive(ip(x), ip(y)),
+                peers::mesh_passive(ip(y), ip(x)),
+                "exactly one of {x} and {y} connects"
+            );
+        }
+    }
+    let i = inputs(
+        vec![v4("x", "172.31.0.99/24"), v4("y", "172.31.0.100/24")],
+        vec![],
+    );
+    assert!(!plan("x", &i).peers[&ip("172.31.0.100")].passive);
+    assert!(plan("y", &i).peers[&ip("172.31.0.99")].passive);
+}
+
+/// The retry waits an active session of `config` chooses after each of `failures`
+/// consecutive refused connections, checking that each wait ends in a new attempt.
+fn retry_waits(
+    session: &mut bgp::fsm::Session,
+    now: &mut std::time::Instant,
+    failures: usize,
+) -> Vec<std::time::Duration> {
+    use bgp::fsm::{Action, Event, Timer};
+    let mut waits = Vec::new();
+    for _ in 0..failures {
+        let actions = session.handle(Event::TcpConnectionFails, *now);
+        let wait = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::StartTimer(Timer::ConnectRetry, d) => Some(*d),
+                _ => None,
+            })
+            .expect("the connect-retry timer is armed");
+        assert_eq!(session.next_deadline(), Some(*now + wait));
+        *now += wait;
+        assert!(session.poll_timers(*now).contains(&Action::Connect));
+        waits.push(wait);
+    }
+    waits
+}
+
+#[test]
+fn connect_retries_are_quick_at_first_then_calicos_five_seconds() {
+    use bgp::codec::{Capability, Open};
+    use bgp::fsm::{Action, Event, Session, SessionConfig, State};
+    use std::time::{Duration, Instant};
+
+    let i = inputs(three_nodes(), vec![]);
+    let c = plan("c", &i).peers[&ip("10.0.0.1")].to_config();
+    assert!(!c.passive);
+    assert_eq!(c.connect_retry, Duration::from_secs(5));
+    let ms = Duration::from_millis;
+    assert_eq!(c.connect_retry_fast, vec![ms(500), ms(1000), ms(2000)]);
+
+    // The schedule as the speaker's session FSM applies it.
+    let mut session = Session::new(SessionConfig {
+        connect_retry: c.connect_retry,
+        connect_retry_fast: c.connect_retry_fast.clone(),
+        families: c.families.clone(),
+        ..SessionConfig::new(64512, 64512, Ipv4Addr::new(10, 0, 0, 3))
+    });
+    let mut now = Instant::now();
+    assert!(session
+        .handle(Event::ManualStart, now)
+        .contains(&Action::Connect));
+    let five = Duration::from_secs(5);
+    assert_eq!(
+        retry_waits(&mut session, &mut now, 5),
+        vec![ms(500), ms(1000), ms(2000), five, five]
+    );
+
+    // A session that came up starts over with quick retries when it drops.
+    session.handle(Event::TcpConnected, now);
+    let open = Open::new(
+        64512,
+        90,
+        Ipv4Addr::new(10, 0, 0, 1),
+        vec![Capability::Multiprotocol(Family::Ipv4Unicast)],
+    );
+    session.handle(Event::BgpOpen(open), now);
+    session.handle(Event::KeepAliveMsg, now);
+    assert_eq!(session.state(), State::Established);
+    session.handle(Event::TcpConnectionFails, now);
+    assert_eq!(session.state(), State::Idle);
+    now = session.next_deadline().expect("automatic restart armed");
+    assert!(session.poll_timers(now).contains(&Action::Connect));
+    assert_eq!(
+        retry_waits(&mut session, &mut now, 2),
+        vec![ms(500), ms(1000)]
+    );
+
+    // So does one restarted by the operator.
+    session.handle(Event::ManualStop, now);
+    session.handle(Event::ManualStart, now);
+    assert_eq!(retry_waits(&mut session, &mut now, 1), vec![ms(500)]);
 }
 
 #[test]
@@ -729,9 +845,10 @@ fn unsupported_options_are_reported() {
             BGPPeerSpec {
                 peer_ip: "192.0.2.1".into(),
                 as_number: Some(AsNumber(65000)),
-                ttl_security: Some(1),
                 filters: vec!["f".into()],
-                local_as_number: Some(AsNumber(65123)),
+                // The peer's own AS as ours: iBGP by local AS, not supported.
+                local_as_number: Some(AsNumber(65000)),
+                num_allowed_local_as_numbers: Some(1),
                 ..Default::default()
             },
         ),
@@ -748,13 +865,271 @@ fn unsupported_options_are_reported() {
     assert_eq!(a.peers.len(), 1);
     let text = a.problems.join("\n");
     for word in [
-        "ttlSecurity",
-        "filters",
-        "localASNumber",
+        "BGPFilter \"f\" does not exist",
+        "localASNumber 65000",
+        "numAllowedLocalASNumbers",
         "localWorkloadSelector",
     ] {
         assert!(text.contains(word), "{text}");
     }
+    let tor = &a.peers[&ip("192.0.2.1")];
+    assert_eq!((tor.local_as, tor.ttl_security), (None, None));
+}
+
+#[test]
+fn local_as_and_ttl_security_reach_the_session() {
+    let r = vec![
+        v4("a", "10.0.0.1/24"),
+        peer(
+            "tor",
+            BGPPeerSpec {
+                peer_ip: "192.0.2.1".into(),
+                as_number: Some(AsNumber(65000)),
+                ttl_security: Some(2),
+                local_as_number: Some(AsNumber(65123)),
+                ..Default::default()
+            },
+        ),
+        peer(
+            "same",
+            BGPPeerSpec {
+                peer_ip: "192.0.2.2".into(),
+                as_number: Some(AsNumber(65000)),
+                // The node's own AS: nothing to override.
+                local_as_number: Some(AsNumber(64512)),
+                ttl_security: Some(0),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut r = r;
+    r.push(pool("p", "10.65.0.0/16", false, false));
+    let i = inputs(r, vec![block("10.65.0.0/26", Some("a"), &[])]);
+    let a = plan("a", &i);
+    assert!(a.problems.is_empty(), "{:?}", a.problems);
+    let tor = a.peers[&ip("192.0.2.1")].to_config();
+    assert_eq!((tor.local_as, tor.ttl_security), (Some(65123), Some(2)));
+    let same = a.peers[&ip("192.0.2.2")].to_config();
+    assert_eq!((same.local_as, same.ttl_security), (None, None));
+
+    // The RIB prepends the node's AS for eBGP; towards the local-AS peer it becomes 65123.
+    let policy = ExportPolicy::new("a", &i, &a);
+    let prepended = PathAttributes {
+        as_path: Some(bgp::codec::AsPath::sequence(vec![64512, 65010])),
+        ..Default::default()
+    };
+    let prefix = net("10.65.0.0/26");
+    let Verdict::Replace(out) = policy.verdict(&info("192.0.2.1"), &prefix, &prepended) else {
+        panic!("AS_PATH rewrite expected")
+    };
+    assert_eq!(
+        out.as_path,
+        Some(bgp::codec::AsPath::sequence(vec![65123, 65010]))
+    );
+    // Other peers see the path as the RIB made it.
+    assert_eq!(
+        policy.verdict(&info("192.0.2.2"), &prefix, &prepended),
+        Verdict::Accept
+    );
+}
+
+fn filter(name: &str, spec: api::BGPFilterSpec) -> SyncUpdate {
+    SyncUpdate::Put {
+        key: SyncKey::Resource {
+            kind: Kind::BGPFilter,
+            namespace: None,
+            name: name.into(),
+        },
+        revision: 1,
+        value: SyncValue::Resource(Box::new(Resource::BGPFilter(api::BGPFilter {
+            metadata: ObjectMeta::named(name),
+            spec,
+        }))),
+    }
+}
+
+fn rule(
+    action: api::BGPFilterAction,
+    op: Option<api::BGPFilterMatchOperator>,
+    cidr: &str,
+) -> api::BGPFilterRule {
+    api::BGPFilterRule {
+        cidr: cidr.into(),
+        prefix_length: None,
+        source: None,
+        interface: String::new(),
+        match_operator: op,
+        action,
+    }
+}
+
+#[test]
+fn filter_rules_match_like_calicos() {
+    use api::BGPFilterAction::Accept;
+    use api::BGPFilterMatchOperator::{Equal, In, NotEqual, NotIn};
+    let m = |op, cidr: &str, prefix: &str| {
+        super::filters::rule_matches(&rule(Accept, Some(op), cidr), &net(prefix), false)
+    };
+    assert!(m(Equal, "10.0.0.0/16", "10.0.0.0/16"));
+    assert!(!m(Equal, "10.0.0.0/16", "10.0.1.0/24"));
+    assert!(m(NotEqual, "10.0.0.0/16", "10.0.1.0/24"));
+    assert!(m(In, "10.0.0.0/16", "10.0.0.0/16"));
+    assert!(m(In, "10.0.0.0/16", "10.0.1.0/24"));
+    assert!(!m(In, "10.0.0.0/16", "10.1.0.0/24"));
+    assert!(!m(In, "10.0.0.0/16", "10.0.0.0/8"));
+    assert!(m(NotIn, "10.0.0.0/16", "10.1.0.0/24"));
+    assert!(!m(NotIn, "10.0.0.0/16", "10.0.3.0/24"));
+    assert!(m(In, "fd00::/48", "fd00::/64"));
+    // prefixLength bounds, inclusive; min defaults to the cidr's length.
+    let mut r = rule(Accept, Some(In), "10.0.0.0/16");
+    r.prefix_length = Some(api::BGPFilterPrefixLength {
+        min: Some(24),
+        max: Some(26),
+    });
+    for (prefix, hit) in [
+        ("10.0.0.0/16", false),
+        ("10.0.1.0/24", true),
+        ("10.0.1.0/26", true),
+        ("10.0.1.0/27", false),
+    ] {
+        assert_eq!(
+            super::filters::rule_matches(&r, &net(prefix), false),
+            hit,
+            "{prefix}"
+        );
+    }
+    // No cidr: everything; source RemotePeers: learned routes only; interface: never.
+    let all = rule(Accept, None, "");
+    assert!(super::filters::rule_matches(&all, &net("0.0.0.0/0"), false));
+    let remote = api::BGPFilterRule {
+        source: Some(api::BGPFilterSource::RemotePeers),
+        ..all.clone()
+    };
+    assert!(super::filters::rule_matches(
+        &remote,
+        &net("10.9.0.0/24"),
+        true
+    ));
+    assert!(!super::filters::rule_matches(
+        &remote,
+        &net("10.9.0.0/24"),
+        false
+    ));
+    let iface = api::BGPFilterRule {
+        interface: "*.calico".into(),
+        ..all
+    };
+    assert!(!super::filters::rule_matches(
+        &iface,
+        &net("10.9.0.0/24"),
+        true
+    ));
+}
+
+#[test]
+fn bgp_filters_apply_per_peer_in_order_first_match_wins() {
+    use api::BGPFilterAction::{Accept, Reject};
+    use api::BGPFilterMatchOperator::{Equal, In};
+    let mut i = export_world();
+    for (name, address, filters) in [
+        (
+            "tor",
+            "192.0.2.1",
+            vec!["first".to_string(), "second".to_string()],
+        ),
+        ("plain", "192.0.2.2", vec![]),
+    ] {
+        i.apply(&put(peer(
+            name,
+            BGPPeerSpec {
+                peer_ip: address.into(),
+                as_number: Some(AsNumber(65000)),
+                filters,
+                ..Default::default()
+            },
+        )));
+    }
+    i.apply(&filter(
+        "first",
+        api::BGPFilterSpec {
+            export_v4: vec![
+                // Withhold the service range; send a learned default route.
+                rule(Reject, Some(Equal), "10.96.0.0/12"),
+                api::BGPFilterRule {
+                    source: Some(api::BGPFilterSource::RemotePeers),
+                    ..rule(Accept, Some(Equal), "0.0.0.0/0")
+                },
+            ],
+            import_v4: vec![rule(Reject, Some(In), "10.200.0.0/16")],
+            ..Default::default()
+        },
+    ));
+    i.apply(&filter(
+        "second",
+        api::BGPFilterSpec {
+            // Never reached for 10.96.0.0/12: the first filter decided.
+            export_v4: vec![rule(Accept, Some(In), "10.0.0.0/8")],
+            import_v4: vec![rule(Accept, Some(In), "10.200.1.0/24")],
+            ..Default::default()
+        },
+    ));
+    let p = plan("a", &i);
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    assert_eq!(p.peers[&ip("192.0.2.1")].filters, ["first", "second"]);
+    let policy = ExportPolicy::new("a", &i, &p);
+    let plain = PathAttributes::default();
+    let tor = info("192.0.2.1");
+    let other = info("192.0.2.2");
+    let v = |peer: &PeerInfo, prefix: &str| policy.verdict(peer, &net(prefix), &plain);
+    assert_eq!(v(&tor, "10.96.0.0/12"), Verdict::Reject);
+    assert_eq!(v(&other, "10.96.0.0/12"), Verdict::Accept);
+    assert_eq!(v(&tor, "0.0.0.0/0"), Verdict::Accept);
+    assert_eq!(v(&other, "0.0.0.0/0"), Verdict::Reject);
+    // The second filter accepts what Calico's policy would not send ...
+    assert_eq!(v(&tor, "10.1.0.0/24"), Verdict::Accept);
+    assert_eq!(v(&other, "10.1.0.0/24"), Verdict::Reject);
+    // ... even a more specific of an own block; with no match Calico's policy decides.
+    assert_eq!(v(&tor, "10.65.0.1/32"), Verdict::Accept);
+    assert_eq!(v(&tor, "192.0.2.0/24"), Verdict::Accept);
+    assert_eq!(v(&tor, "172.16.0.0/24"), Verdict::Reject);
+
+    let import = ImportPolicy::new(&i, &p);
+    assert_eq!(
+        import.verdict(ip("192.0.2.1"), &net("10.200.1.0/24")),
+        Verdict::Reject
+    );
+    assert_eq!(
+        import.verdict(ip("192.0.2.1"), &net("10.201.0.0/24")),
+        Verdict::Accept
+    );
+    assert_eq!(
+        import.verdict(ip("192.0.2.2"), &net("10.200.1.0/24")),
+        Verdict::Accept
+    );
+    // An IPv6 route is not subject to the IPv4 rules.
+    assert_eq!(
+        import.verdict(ip("192.0.2.1"), &net("fd00::/64")),
+        Verdict::Accept
+    );
+
+    // Deleting a filter takes its rules away (and is reported).
+    i.apply(&SyncUpdate::Delete {
+        key: SyncKey::Resource {
+            kind: Kind::BGPFilter,
+            namespace: None,
+            name: "first".into(),
+        },
+        revision: 2,
+    });
+    let p = plan("a", &i);
+    assert!(p
+        .problems
+        .join("\n")
+        .contains("BGPFilter \"first\" does not exist"));
+    assert_eq!(
+        ImportPolicy::new(&i, &p).verdict(ip("192.0.2.1"), &net("10.200.1.0/24")),
+        Verdict::Accept
+    );
 }
 
 #[test]

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dataplane::model::{
-    DesiredState, EndpointPolicy, EndpointToHostAction, HostEndpoint, IpPool, Policy, Profile,
-    TierDefault, TierPolicies, WorkloadEndpoint,
+    DesiredState, EndpointPolicy, EndpointToHostAction, HostEndpoint, IpPool, NodeConfig, Policy,
+    Profile, TierDefault, TierPolicies, WorkloadEndpoint,
 };
 use dataplane::routes::Route;
 use policy::{Direction, EndpointKey, EndpointPolicies, Model, PolicyKey};
 
-use super::inputs::NodeInputs;
+use super::inputs::{LocalInterface, NodeInputs};
 use super::rules::{map_rule, Skipped};
 
 /// What this node wants programmed.
@@ -33,28 +33,121 @@ pub fn policy_id(key: &PolicyKey) -> String {
     }
 }
 
-/// Builds the desired state of node `node`.
+/// One local endpoint's policy as the renderer wants it, and what it depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct EndpointSides {
+    /// Towards the endpoint.
+    pub ingress: EndpointPolicy,
+    /// From the endpoint.
+    pub egress: EndpointPolicy,
+    /// Every policy used (either direction): dataplane id, key and tier.
+    pub policies: Vec<(String, PolicyKey, String)>,
+    /// Every profile the endpoint names, known or not (only known ones are rendered).
+    pub named_profiles: Vec<String>,
+}
+
+/// The policy of local endpoint `key`, if the engine knows it.
+pub(super) fn endpoint_sides(model: &Model, key: &EndpointKey) -> Option<EndpointSides> {
+    let lists = model.endpoint_policies(key)?;
+    let known: Vec<String> = lists
+        .profiles
+        .iter()
+        .filter(|p| model.profile_rules(p, Direction::Ingress).is_some())
+        .cloned()
+        .collect();
+    let mut policies = BTreeMap::new();
+    let mut side = |direction| EndpointPolicy {
+        tiers: tiers(&lists, direction, &mut policies),
+        profiles: known.clone(),
+    };
+    let (ingress, egress) = (side(Direction::Ingress), side(Direction::Egress));
+    Some(EndpointSides {
+        ingress,
+        egress,
+        policies: policies
+            .into_iter()
+            .map(|(key, tier)| (policy_id(&key), key, tier))
+            .collect(),
+        named_profiles: lists.profiles,
+    })
+}
+
+/// The renderable rules of policy `key` (in tier `tier`), noting rules left out.
+pub(super) fn policy(
+    model: &Model,
+    key: &PolicyKey,
+    tier: &str,
+    skipped: &mut Vec<String>,
+) -> Policy {
+    let id = policy_id(key);
+    let mut rules = |direction| {
+        let views = model.policy_rules(key, direction).unwrap_or_default();
+        let what = format!("policy {id} {direction}");
+        keep_renderable(&views, &what, skipped)
+    };
+    Policy {
+        tier: tier.to_owned(),
+        ingress: rules(Direction::Ingress),
+        egress: rules(Direction::Egress),
+    }
+}
+
+/// The renderable rules of profile `name`, noting rules left out.
+pub(super) fn profile(model: &Model, name: &str, skipped: &mut Vec<String>) -> Profile {
+    let mut rules = |direction| {
+        let views = model.profile_rules(name, direction).unwrap_or_default();
+        let what = format!("profile {name} {direction}");
+        keep_renderable(&views, &what, skipped)
+    };
+    Profile {
+        ingress: rules(Direction::Ingress),
+        egress: rules(Direction::Egress),
+    }
+}
+
+/// The node-wide settings: IP pools and the endpoint-to-host action.
+pub(super) fn node_config(inputs: &NodeInputs, node: &str) -> NodeConfig {
+    let mut config = NodeConfig {
+        ip_pools: inputs
+            .pools
+            .values()
+            .map(|p| IpPool {
+                cidr: p.cidr,
+                nat_outgoing: p.nat_outgoing,
+            })
+            .collect(),
+        ..NodeConfig::default()
+    };
+    if let Some(action) = inputs.endpoint_to_host_action(node) {
+        config.endpoint_to_host_action = match action {
+            api::EndpointToHostAction::Drop => EndpointToHostAction::Drop,
+            api::EndpointToHostAction::Return => EndpointToHostAction::Return,
+            api::EndpointToHostAction::Accept => EndpointToHostAction::Accept,
+        };
+    }
+    config
+}
+
+/// The routes of a local workload: one host route per address to its interface.
+pub(super) fn workload_routes(local: &LocalInterface) -> impl Iterator<Item = Route> + '_ {
+    local.nets.iter().map(|net| Route::Workload {
+        dst: host_prefix(*net),
+        iface: local.interface.clone(),
+    })
+}
+
+/// Builds the desired state of node `node` from scratch.
 pub fn build(model: &Model, inputs: &NodeInputs, node: &str) -> Desired {
     let mut out = Desired::default();
     let mut used_policies = BTreeMap::new();
     let mut used_profiles = BTreeSet::new();
     let mut endpoint = |key: &EndpointKey| -> Option<(EndpointPolicy, EndpointPolicy)> {
-        let lists = model.endpoint_policies(key)?;
-        let known: Vec<String> = lists
-            .profiles
-            .iter()
-            .filter(|p| model.profile_rules(p, Direction::Ingress).is_some())
-            .cloned()
-            .collect();
-        used_profiles.extend(known.iter().cloned());
-        let mut side = |direction| {
-            let tiers = tiers(&lists, direction, &mut used_policies);
-            EndpointPolicy {
-                tiers,
-                profiles: known.clone(),
-            }
-        };
-        Some((side(Direction::Ingress), side(Direction::Egress)))
+        let sides = endpoint_sides(model, key)?;
+        used_profiles.extend(sides.ingress.profiles.iter().cloned());
+        for (_, key, tier) in sides.policies {
+            used_policies.insert(key, tier);
+        }
+        Some((sides.ingress, sides.egress))
     };
 
     for (key, local) in &inputs.workloads {
@@ -66,12 +159,7 @@ pub fn build(model: &Model, inputs: &NodeInputs, node: &str) -> Desired {
             ingress,
             egress,
         });
-        for net in &local.nets {
-            out.routes.insert(Route::Workload {
-                dst: host_prefix(*net),
-                iface: local.interface.clone(),
-            });
-        }
+        out.routes.extend(workload_routes(local));
     }
     for (key, local) in &inputs.host_endpoints {
         if let Some((ingress, egress)) = endpoint(key) {
@@ -86,50 +174,16 @@ pub fn build(model: &Model, inputs: &NodeInputs, node: &str) -> Desired {
     for cidr in &inputs.affine_blocks {
         out.routes.insert(Route::Blackhole { dst: *cidr });
     }
-
     for (key, tier) in &used_policies {
-        let id = policy_id(key);
-        let mut rules = |direction| {
-            let views = model.policy_rules(key, direction).unwrap_or_default();
-            let what = format!("policy {id} {direction}");
-            keep_renderable(&views, &what, &mut out.skipped)
-        };
-        let policy = Policy {
-            tier: tier.clone(),
-            ingress: rules(Direction::Ingress),
-            egress: rules(Direction::Egress),
-        };
-        out.state.policies.insert(id, policy);
+        let p = policy(model, key, tier, &mut out.skipped);
+        out.state.policies.insert(policy_id(key), p);
     }
     for name in &used_profiles {
-        let mut rules = |direction| {
-            let views = model.profile_rules(name, direction).unwrap_or_default();
-            let what = format!("profile {name} {direction}");
-            keep_renderable(&views, &what, &mut out.skipped)
-        };
-        let profile = Profile {
-            ingress: rules(Direction::Ingress),
-            egress: rules(Direction::Egress),
-        };
-        out.state.profiles.insert(name.clone(), profile);
+        let p = profile(model, name, &mut out.skipped);
+        out.state.profiles.insert(name.clone(), p);
     }
-
     out.state.ip_sets = selector_sets(model);
-    out.state.config.ip_pools = inputs
-        .pools
-        .values()
-        .map(|p| IpPool {
-            cidr: p.cidr,
-            nat_outgoing: p.nat_outgoing,
-        })
-        .collect();
-    if let Some(action) = inputs.endpoint_to_host_action(node) {
-        out.state.config.endpoint_to_host_action = match action {
-            api::EndpointToHostAction::Drop => EndpointToHostAction::Drop,
-            api::EndpointToHostAction::Return => EndpointToHostAction::Return,
-            api::EndpointToHostAction::Accept => EndpointToHostAction::Accept,
-        };
-    }
+    out.state.config = node_config(inputs, node);
     out
 }
 
@@ -178,7 +232,7 @@ fn keep_renderable(
 }
 
 /// Selector sets (not named-port sets) by id with their CIDRs.
-fn selector_sets(model: &Model) -> BTreeMap<String, Vec<ipnet::IpNet>> {
+pub(super) fn selector_sets(model: &Model) -> BTreeMap<String, Vec<ipnet::IpNet>> {
     model
         .ip_sets()
         .into_iter()

@@ -2,16 +2,24 @@
 //! and turns both into one ordered stream of [`SyncUpdate`]s. When the watch breaks (or the
 //! store compacted past it) it lists again and delivers only the differences from what the
 //! consumer already holds, framed by `ResyncInProgress` and `InSync` markers.
+//!
+//! A datastore outage is ridden out: the consumer keeps everything it holds (nothing is
+//! deleted because the store is unreachable), the list is retried every `retry_delay`, and
+//! one `ResyncInProgress` (one count of `felix_resyncs_started`) covers the whole outage however
+//! many attempts fail; each failure is counted as a `datastore` error, but only the first,
+//! a reminder a minute and the recovery are logged above debug level.
 
+mod outage;
 mod snapshot;
 mod update;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datastore::{EventKind, Revision, Store};
 use tokio::sync::mpsc;
 
+use outage::{Outage, Report};
 use snapshot::Snapshot;
 pub use update::{SyncKey, SyncStatus, SyncUpdate, SyncValue, SYNCED_KINDS, SYNC_PREFIX};
 
@@ -50,6 +58,8 @@ pub fn spawn(
         options,
         tx,
         snapshot: Snapshot::default(),
+        outage: Outage::default(),
+        resyncing: false,
     };
     (TaskGuard::spawn(syncer.run()), rx)
 }
@@ -70,6 +80,9 @@ struct Syncer {
     options: SyncerOptions,
     tx: mpsc::Sender<SyncUpdate>,
     snapshot: Snapshot,
+    outage: Outage,
+    /// A `ResyncInProgress` was sent and its `InSync` is still to come.
+    resyncing: bool,
 }
 
 impl Syncer {
@@ -83,23 +96,41 @@ impl Syncer {
                     reason = why;
                 }
                 CycleEnd::Failed(why) => {
-                    tracing::warn!(%why, "datastore sync failed; re-listing after a pause");
                     self.metrics.error("datastore");
+                    let retry = self.options.retry_delay;
+                    match self.outage.failed(Instant::now()) {
+                        Report::Started => tracing::warn!(
+                            %why,
+                            ?retry,
+                            "datastore unavailable; keeping the last state and retrying"
+                        ),
+                        Report::Continuing { down_for, failures } => tracing::warn!(
+                            %why,
+                            ?down_for,
+                            failures,
+                            "datastore still unavailable; keeping the last state"
+                        ),
+                        Report::Quiet => tracing::debug!(%why, "datastore still unavailable"),
+                    }
                     reason = why;
-                    tokio::time::sleep(self.options.retry_delay).await;
+                    tokio::time::sleep(retry).await;
                 }
             }
         }
     }
 
-    /// One list, then the watch from the listed revision until it ends.
+    /// One list, then the watch from the listed revision until it ends. A resync that is
+    /// already announced (an earlier attempt failed) is not announced again.
     async fn cycle(&mut self, reason: &str) -> CycleEnd {
-        self.metrics.resync_started();
-        let started = SyncStatus::ResyncInProgress {
-            reason: reason.to_string(),
-        };
-        if !self.send(SyncUpdate::Status { status: started }).await {
-            return CycleEnd::Stopped;
+        if !self.resyncing {
+            self.metrics.resync_started();
+            self.resyncing = true;
+            let started = SyncStatus::ResyncInProgress {
+                reason: reason.to_string(),
+            };
+            if !self.send(SyncUpdate::Status { status: started }).await {
+                return CycleEnd::Stopped;
+            }
         }
         let revision = match self.list().await {
             Ok(Some(revision)) => revision,
@@ -115,6 +146,7 @@ impl Syncer {
         {
             return CycleEnd::Stopped;
         }
+        self.resyncing = false;
         self.watch(revision).await
     }
 
@@ -162,6 +194,14 @@ impl Syncer {
             }
             Err(e) => return CycleEnd::Failed(format!("watch: {e}")),
         };
+        // Listed and watching again: an outage, if there was one, is over.
+        if let Some(outage) = self.outage.succeeded(Instant::now()) {
+            tracing::info!(
+                down_for = ?outage.down_for,
+                failures = outage.failures,
+                "datastore available again"
+            );
+        }
         loop {
             let event = match watch.next().await {
                 None => return CycleEnd::Failed("watch closed by the datastore".to_string()),

@@ -25,6 +25,7 @@ pub const SYNCED_KINDS: &[Kind] = &[
     Kind::IPPool,
     Kind::Node,
     Kind::BGPPeer,
+    Kind::BGPFilter,
     Kind::BGPConfiguration,
     Kind::FelixConfiguration,
     Kind::ClusterInformation,

@@ -1,7 +1,8 @@
 //! Test harness: a real, private etcd 3.4 (`/usr/bin/etcd`) on free 127.0.0.1 ports with its
 //! data in a temporary directory (one member, a TLS member, or a cluster of several).
 //! `EtcdServer` waits until etcd answers, and its `Drop` kills exactly the process it started
-//! (by PID) and removes the directory.
+//! (by PID) and removes the directory. A test can also kill the server and restart it on the
+//! same data directory and port, to see clients ride out an outage.
 
 pub mod pki;
 
@@ -33,7 +34,10 @@ struct CtlAccess {
 
 /// A running etcd, killed on drop.
 pub struct EtcdServer {
-    child: Child,
+    /// `None` between [`EtcdServer::kill`] and [`EtcdServer::restart`].
+    child: Option<Child>,
+    /// The arguments etcd was started with, for a restart.
+    args: Vec<String>,
     endpoint: String,
     ctl: CtlAccess,
     // Dropped after the process is gone (fields drop after `Drop::drop` runs).
@@ -102,32 +106,32 @@ impl EtcdServer {
             .iter()
             .map(|m| format!("{}={}", m.name, m.peer))
             .collect();
-        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("etcd log file");
-        let mut cmd = Command::new("/usr/bin/etcd");
-        cmd.arg(format!("--name={}", me.name))
-            .arg(format!("--data-dir={}", dir.path().join("data").display()))
-            .arg(format!("--listen-client-urls={}", me.client))
-            .arg(format!("--advertise-client-urls={}", me.client))
-            .arg(format!("--listen-peer-urls={}", me.peer))
-            .arg(format!("--initial-advertise-peer-urls={}", me.peer))
-            .arg(format!("--initial-cluster={}", cluster.join(",")))
-            .arg("--initial-cluster-state=new")
+        let mut args = vec![
+            format!("--name={}", me.name),
+            format!("--data-dir={}", dir.path().join("data").display()),
+            format!("--listen-client-urls={}", me.client),
+            format!("--advertise-client-urls={}", me.client),
+            format!("--listen-peer-urls={}", me.peer),
+            format!("--initial-advertise-peer-urls={}", me.peer),
+            format!("--initial-cluster={}", cluster.join(",")),
+            "--initial-cluster-state=new".to_string(),
             // The conformance suite stores 2 MiB values; etcd's default request limit is 1.5 MiB.
-            .arg("--max-request-bytes=8388608")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log);
+            "--max-request-bytes=8388608".to_string(),
+        ];
         let mut ctl = CtlAccess::default();
         if let Some((server, client)) = tls {
-            cmd.arg("--client-cert-auth")
-                .arg(format!("--trusted-ca-file={}", server.ca.display()))
-                .arg(format!("--cert-file={}", server.cert.display()))
-                .arg(format!("--key-file={}", server.key.display()));
+            args.extend([
+                "--client-cert-auth".to_string(),
+                format!("--trusted-ca-file={}", server.ca.display()),
+                format!("--cert-file={}", server.cert.display()),
+                format!("--key-file={}", server.key.display()),
+            ]);
             ctl.tls = Some(client);
         }
-        let child = cmd.spawn().expect("spawn /usr/bin/etcd");
+        let child = launch(&args, dir.path());
         Self {
-            child,
+            child: Some(child),
+            args,
             endpoint: me.client.clone(),
             ctl,
             dir,
@@ -138,7 +142,8 @@ impl EtcdServer {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            let child = self.child.as_mut().expect("etcd is running");
+            if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!("exited with {status}\n{}", self.log()));
             }
             if self.ctl_output(&["endpoint", "health"]).is_ok() {
@@ -151,6 +156,29 @@ impl EtcdServer {
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The PID of the running etcd (for a test to signal it, e.g. SIGSTOP to hang it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("etcd is running").id()
+    }
+
+    /// Kills etcd with SIGKILL and reaps it; its data directory and ports stay for
+    /// [`EtcdServer::restart`].
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("etcd is running");
+        child.kill().expect("kill etcd");
+        child.wait().expect("reap etcd");
+    }
+
+    /// Starts etcd again after [`EtcdServer::kill`], with the same data directory, ports and
+    /// settings, and waits until it answers; panics with its log if it does not.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "etcd is still running");
+        self.child = Some(launch(&self.args, self.dir.path()));
+        if let Err(log) = self.wait_ready() {
+            panic!("etcd did not restart: {log}");
         }
     }
 
@@ -210,9 +238,27 @@ impl EtcdServer {
 impl Drop for EtcdServer {
     fn drop(&mut self) {
         // `Child::kill` signals exactly this PID; `wait` reaps it before the directory goes.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// Starts `/usr/bin/etcd` with `args`, appending its output to `dir/etcd.log`.
+fn launch(args: &[String], dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("etcd.log"))
+        .expect("etcd log file");
+    Command::new("/usr/bin/etcd")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn /usr/bin/etcd")
 }
 
 /// Runs `start` until it succeeds: a port found free can be taken by someone else before etcd

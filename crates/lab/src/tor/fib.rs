@@ -1,0 +1,207 @@
+//! The ToR's kernel routes: the pure choice and diff of what the fabric namespace's main
+//! table should hold (one route per learned prefix, through the node that announced it), and
+//! a thin rtnetlink shell that only ever lists, replaces and deletes routes of protocol
+//! [`TOR_ROUTE_PROTOCOL`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures_util::TryStreamExt;
+use ipnet::IpNet;
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
+};
+use netlink_packet_route::AddressFamily;
+use rtnetlink::{Handle, RouteMessageBuilder};
+
+/// Protocol number of the ToR's routes (`ip route ... proto 201`): not BIRD's 12 (where
+/// calico-node puts its learned routes), FRR's 186-197 or the dataplane's 80, and unnamed in
+/// iproute2's `rt_protos`.
+pub const TOR_ROUTE_PROTOCOL: u8 = 201;
+
+/// The kernel routes wanted for the learned best routes (prefix → next hop): those whose next
+/// hop is of the prefix's family.
+pub fn desired(learned: &BTreeMap<IpNet, IpAddr>) -> BTreeMap<IpNet, IpAddr> {
+    learned
+        .iter()
+        .filter(|(dst, via)| dst.addr().is_ipv4() == via.is_ipv4())
+        .map(|(dst, via)| (*dst, *via))
+        .collect()
+}
+
+/// Routes to replace (new or moved) and prefixes to delete.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FibDiff {
+    pub replace: Vec<(IpNet, IpAddr)>,
+    pub delete: Vec<IpNet>,
+}
+
+/// Pure diff of the routes we have against the routes we want.
+pub fn diff(actual: &BTreeMap<IpNet, IpAddr>, desired: &BTreeMap<IpNet, IpAddr>) -> FibDiff {
+    FibDiff {
+        replace: desired
+            .iter()
+            .filter(|(dst, via)| actual.get(dst) != Some(via))
+            .map(|(dst, via)| (*dst, *via))
+            .collect(),
+        delete: actual
+            .keys()
+            .filter(|dst| !desired.contains_key(dst))
+            .copied()
+            .collect(),
+    }
+}
+
+/// The netlink shell, in the namespace of the thread that made it.
+pub struct Fib {
+    handle: Handle,
+}
+
+fn netlink(what: String) -> impl FnOnce(rtnetlink::Error) -> anyhow::Error {
+    move |e| anyhow::anyhow!("{what}: {e}")
+}
+
+impl Fib {
+    /// Opens a netlink socket; call inside a tokio runtime.
+    pub fn new() -> anyhow::Result<Fib> {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(connection);
+        Ok(Fib { handle })
+    }
+
+    async fn list(&self) -> anyhow::Result<BTreeMap<IpNet, (IpAddr, RouteMessage)>> {
+        let mut out = BTreeMap::new();
+        for query in [
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
+        ] {
+            let mut stream = self.handle.route().get(query).execute();
+            while let Some(msg) = stream
+                .try_next()
+                .await
+                .map_err(netlink("listing routes".into()))?
+            {
+                if let Some((dst, via)) = ours(&msg) {
+                    out.insert(dst, (via, msg));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes our routes exactly `desired`; returns what changed.
+    pub async fn sync(&self, desired: &BTreeMap<IpNet, IpAddr>) -> anyhow::Result<FibDiff> {
+        let actual = self.list().await?;
+        let have = actual.iter().map(|(d, (v, _))| (*d, *v)).collect();
+        let diff = diff(&have, desired);
+        for (dst, via) in &diff.replace {
+            let msg = RouteMessageBuilder::<IpAddr>::new()
+                .destination_prefix(dst.addr(), dst.prefix_len())
+                .and_then(|b| b.gateway(*via))
+                .map_err(|e| anyhow::anyhow!("route {dst} via {via}: {e}"))?
+                .protocol(RouteProtocol::from(TOR_ROUTE_PROTOCOL))
+                .build();
+            self.handle
+                .route()
+                .add(msg)
+                .replace()
+                .execute()
+                .await
+                .map_err(netlink(format!("adding route {dst} via {via}")))?;
+        }
+        for dst in &diff.delete {
+            let (_, msg) = &actual[dst];
+            self.handle
+                .route()
+                .del(msg.clone())
+                .execute()
+                .await
+                .map_err(netlink(format!("deleting route {dst}")))?;
+        }
+        Ok(diff)
+    }
+}
+
+/// The (prefix, gateway) a kernel message describes, if it is one of ours.
+fn ours(msg: &RouteMessage) -> Option<(IpNet, IpAddr)> {
+    let h = &msg.header;
+    if u8::from(h.protocol) != TOR_ROUTE_PROTOCOL
+        || h.table != RouteHeader::RT_TABLE_MAIN
+        || h.kind != RouteType::Unicast
+    {
+        return None;
+    }
+    let addr = |a: &RouteAddress| match a {
+        RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
+        RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    };
+    let (mut dst, mut via) = (None, None);
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Destination(a) => dst = addr(a),
+            RouteAttribute::Gateway(a) => via = addr(a),
+            _ => {}
+        }
+    }
+    let dst = dst.unwrap_or(match h.address_family {
+        AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    });
+    Some((IpNet::new(dst, h.destination_prefix_length).ok()?, via?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes(pairs: &[(&str, &str)]) -> BTreeMap<IpNet, IpAddr> {
+        pairs
+            .iter()
+            .map(|(d, v)| (d.parse().unwrap(), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn desired_drops_cross_family_next_hops() {
+        let learned = routes(&[
+            ("10.244.0.0/26", "172.31.0.11"),
+            ("fd00:10:244::/122", "fd00:172:31::11"),
+            ("10.244.0.64/26", "fd00:172:31::12"),
+        ]);
+        assert_eq!(desired(&learned).len(), 2);
+    }
+
+    #[test]
+    fn diff_replaces_new_and_moved_and_deletes_gone() {
+        let actual = routes(&[
+            ("10.244.0.0/26", "172.31.0.11"),
+            ("10.244.0.64/26", "172.31.0.12"),
+            ("10.244.200.5/32", "172.31.0.11"),
+        ]);
+        let want = routes(&[
+            ("10.244.0.0/26", "172.31.0.11"),
+            ("10.244.0.64/26", "172.31.0.12"),
+            ("10.244.200.5/32", "172.31.0.13"),
+            ("10.244.0.128/26", "172.31.0.13"),
+        ]);
+        let d = diff(&actual, &want);
+        assert_eq!(
+            d.replace,
+            vec![
+                (
+                    "10.244.0.128/26".parse().unwrap(),
+                    "172.31.0.13".parse().unwrap()
+                ),
+                (
+                    "10.244.200.5/32".parse().unwrap(),
+                    "172.31.0.13".parse().unwrap()
+                ),
+            ]
+        );
+        assert!(d.delete.is_empty());
+        let d = diff(&want, &BTreeMap::new());
+        assert_eq!(d.delete.len(), 4);
+        assert_eq!(diff(&want, &want), FibDiff::default());
+    }
+}
