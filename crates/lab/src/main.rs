@@ -211,7 +211,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Node(NodeCommand::Restart { node }) => {
             let mut lab = open(&cli.name)?;
             let pid = lab.restart_node(&node)?;
-            println!("calico-node on {node} restarted (PID {pid})");
+            let names: Vec<String> = lab.state.workloads.iter().map(|w| w.name.clone()).collect();
+            let bar = ui.spinner("waiting for the restarted calico-node to be ready");
+            let ready = lab.await_ready(&names, Scope::WholeLab, WORKLOAD_READY_WAIT, &|step| {
+                bar.set_message(step.to_string())
+            });
+            bar.finish_and_clear();
+            let took = ready.with_context(|| {
+                format!("calico-node on {node} was restarted (PID {pid}) but the lab is not ready")
+            })?;
+            println!(
+                "calico-node on {node} restarted (PID {pid}), ready after {:.1}s",
+                took.as_secs_f64()
+            );
         }
         Command::Exec(args) => {
             let lab = open(&cli.name)?;
