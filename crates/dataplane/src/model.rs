@@ -6,6 +6,7 @@
 //! serde, so a state can be dumped, recorded and replayed (golden tests use it as input).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ pub struct DesiredState {
     pub profiles: BTreeMap<String, Profile>,
     /// Selector sets by id: the addresses each selector matches (set `s_<id>`).
     pub ip_sets: BTreeMap<String, Vec<IpNet>>,
+    /// Named-port sets by id: the (address, protocol, port) of every endpoint whose named
+    /// port a rule resolves (set `n_<id>`).
+    pub named_port_sets: BTreeMap<String, Vec<NamedPortMember>>,
     /// Node-wide settings.
     pub config: NodeConfig,
 }
@@ -153,7 +157,7 @@ pub enum IpVersion {
 }
 
 /// A layer-4 protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Protocol {
     /// TCP (6).
     Tcp,
@@ -195,10 +199,28 @@ pub struct EndpointMatch {
     pub selector_set: Option<String>,
     /// Address must be in none of these selector sets.
     pub not_selector_sets: Vec<String>,
-    /// Port must be one of these (needs a port-carrying protocol).
+    /// Port must be one of these (needs a port-carrying protocol); together with
+    /// `named_port_sets`, any one must match.
     pub ports: Vec<PortRange>,
+    /// (Address, protocol, port) must be in one of these named-port sets (ids into
+    /// `DesiredState::named_port_sets`).
+    pub named_port_sets: Vec<String>,
     /// Port must be none of these.
     pub not_ports: Vec<PortRange>,
+    /// (Address, protocol, port) must be in none of these named-port sets.
+    pub not_named_port_sets: Vec<String>,
+}
+
+/// One member of a named-port set: an endpoint address and the port its name resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedPortMember {
+    /// Endpoint address.
+    pub addr: IpAddr,
+    /// TCP, UDP or SCTP.
+    pub protocol: Protocol,
+    /// Port number.
+    pub port: u16,
 }
 
 /// An inclusive port range; `first == last` for a single port.

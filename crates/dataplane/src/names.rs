@@ -132,6 +132,11 @@ pub fn selector_set(id: &str) -> String {
     name_with("s_", id)
 }
 
+/// Named set of a named port (elements `address . protocol . port`).
+pub fn named_port_set(id: &str) -> String {
+    name_with("n_", id)
+}
+
 /// nft text of a mark value.
 pub fn mark(value: u32) -> String {
     format!("0x{value:08x}")
@@ -148,6 +153,7 @@ mod tests {
             "cali-pi-np/demo/allow-http"
         );
         assert_eq!(selector_set("clients"), "s_clients");
+        assert_eq!(named_port_set("web-http"), "n_web-http");
         assert_eq!(to_workload_chain("cali1a2b"), "cali-tw-cali1a2b");
     }
 

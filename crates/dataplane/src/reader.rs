@@ -140,9 +140,24 @@ fn parse_set_key(obj: &Value, family: IpVersion) -> SetKey {
         .get("flags")
         .and_then(Value::as_array)
         .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("interval")));
-    match (obj.get("type").and_then(Value::as_str), family, interval) {
-        (Some("ipv4_addr"), IpVersion::V4, true) => SetKey::Ipv4Net,
-        (Some("ipv6_addr"), IpVersion::V6, true) => SetKey::Ipv6Net,
+    match obj.get("type") {
+        Some(Value::String(t)) => match (t.as_str(), family, interval) {
+            ("ipv4_addr", IpVersion::V4, true) => SetKey::Ipv4Net,
+            ("ipv6_addr", IpVersion::V6, true) => SetKey::Ipv6Net,
+            _ => SetKey::Unsupported,
+        },
+        Some(Value::Array(parts)) if !interval => {
+            let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+            match (parts.as_slice(), family) {
+                (["ipv4_addr", "inet_proto", "inet_service"], IpVersion::V4) => {
+                    SetKey::Ipv4ProtoPort
+                }
+                (["ipv6_addr", "inet_proto", "inet_service"], IpVersion::V6) => {
+                    SetKey::Ipv6ProtoPort
+                }
+                _ => SetKey::Unsupported,
+            }
+        }
         _ => SetKey::Unsupported,
     }
 }
@@ -163,6 +178,13 @@ fn element_text(elem: &Value, family: IpVersion) -> String {
             } else if let Some(Value::Array(r)) = o.get("range") {
                 let end = |i: usize| r.get(i).and_then(Value::as_str).unwrap_or_default();
                 format!("{}-{}", end(0), end(1))
+            } else if let Some(Value::Array(parts)) = o.get("concat") {
+                // A named-port element: address . protocol . port.
+                let part = |v: &Value| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                parts.iter().map(part).collect::<Vec<_>>().join(" . ")
             } else if let Some(inner) = o.get("elem").and_then(|e| e.get("val")) {
                 // An element carrying a counter or comment wraps its value.
                 element_text(inner, family)
@@ -198,6 +220,9 @@ mod tests {
                "flags": ["interval"], "elem": ["10.0.0.1", {"prefix": {"addr": "10.1.0.0", "len": 16}},
                {"range": ["10.2.0.1", "10.2.0.5"]}]}},
       {"set": {"family": "ip", "name": "ports", "table": "calico", "type": "inet_service", "handle": 9}},
+      {"set": {"family": "ip", "name": "n_web", "table": "calico", "handle": 10,
+               "type": ["ipv4_addr", "inet_proto", "inet_service"],
+               "elem": [{"concat": ["10.0.0.3", "sctp", 9]}, {"concat": ["10.0.0.1", "tcp", 8080]}]}},
       {"map": {"family": "ip", "name": "m", "table": "calico", "type": "ifname", "handle": 2,
                "map": "verdict", "elem": [["cali1", {"goto": {"target": "cali-d"}}], ["cali2", {"jump": {"target": "cali-e"}}]]}},
       {"chain": {"family": "ip", "table": "calico", "name": "filter-FORWARD", "handle": 3,
@@ -217,6 +242,13 @@ mod tests {
         assert_eq!(elems, ["10.0.0.1/32", "10.1.0.0/16", "10.2.0.1-10.2.0.5"]);
         assert_eq!(t.sets["s_a"].key, SetKey::Ipv4Net);
         assert_eq!(t.sets["ports"].key, SetKey::Unsupported);
+        assert_eq!(t.sets["n_web"].key, SetKey::Ipv4ProtoPort);
+        let elems: Vec<&str> = t.sets["n_web"]
+            .elements
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(elems, ["10.0.0.1 . tcp . 8080", "10.0.0.3 . sctp . 9"]);
         assert_eq!(
             t.maps["m"].elements["cali1"],
             Verdict::Goto("cali-d".into())

@@ -13,13 +13,14 @@
 mod matches;
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use crate::error::Error;
 use crate::model::{
     Action, DesiredState, EndpointPolicy, EndpointToHostAction, FailsafePort, HostEndpoint,
-    IpVersion, NodeConfig, Policy, Profile, Rule, TierDefault, WorkloadEndpoint,
+    IpVersion, NamedPortMember, NodeConfig, Policy, Profile, Rule, TierDefault, WorkloadEndpoint,
 };
 use crate::names::{self, mark, ACCEPT_MARK, PASS_MARK};
 use crate::table::{
@@ -29,11 +30,18 @@ use matches::{protocol_name, without_contained};
 
 /// Render the table of one IP version.
 pub fn render(state: &DesiredState, family: IpVersion) -> Result<Table, Error> {
-    let known = |id: &str| state.ip_sets.contains_key(id);
+    let known = |kind: SetKind, id: &str| match kind {
+        SetKind::Selector => state.ip_sets.contains_key(id),
+        SetKind::NamedPort => state.named_port_sets.contains_key(id),
+    };
     let pieces = Pieces::new(&state.config, family)?.checking_sets(&known);
     let mut table = pieces.base();
     for (id, members) in &state.ip_sets {
         let (name, set) = pieces.selector_set(id, members);
+        table.sets.insert(name, set);
+    }
+    for (id, members) in &state.named_port_sets {
+        let (name, set) = pieces.named_port_set(id, members);
         table.sets.insert(name, set);
     }
     let workloads = state.workloads.iter().map(|w| pieces.workload(w));
@@ -138,13 +146,25 @@ pub struct EndpointChains {
     pub map_elements: [(&'static str, String, Verdict); 2],
 }
 
+/// The two kinds of named set a rule can reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetKind {
+    /// A selector set (addresses).
+    Selector,
+    /// A named-port set (address, protocol, port).
+    NamedPort,
+}
+
+/// Says whether the set of a kind and id exists.
+pub type KnownSet<'a> = dyn Fn(SetKind, &str) -> bool + 'a;
+
 /// Renders one table's parts for a node configuration and IP version.
 #[derive(Clone, Copy)]
 pub struct Pieces<'a> {
     config: &'a NodeConfig,
     family: IpVersion,
-    /// Says whether a selector set exists; rules naming one that does not are errors.
-    known_set: Option<&'a dyn Fn(&str) -> bool>,
+    /// Says whether a set exists; rules naming one that does not are errors.
+    known_set: Option<&'a KnownSet<'a>>,
 }
 
 impl<'a> Pieces<'a> {
@@ -158,8 +178,8 @@ impl<'a> Pieces<'a> {
         })
     }
 
-    /// Also refuse rules naming a selector set for which `known` is false.
-    pub fn checking_sets(self, known: &'a dyn Fn(&str) -> bool) -> Self {
+    /// Also refuse rules naming a set for which `known` is false.
+    pub fn checking_sets(self, known: &'a KnownSet<'a>) -> Self {
         Pieces {
             known_set: Some(known),
             ..self
@@ -200,6 +220,25 @@ impl<'a> Pieces<'a> {
         members: impl IntoIterator<Item = &'n IpNet>,
     ) -> (String, Set) {
         (names::selector_set(id), self.set(self.of_family(members)))
+    }
+
+    /// The set of named port `id` holding the members of this family
+    /// (`address . protocol . port`).
+    pub fn named_port_set<'m>(
+        &self,
+        id: &str,
+        members: impl IntoIterator<Item = &'m NamedPortMember>,
+    ) -> (String, Set) {
+        let (key, in_family): (_, fn(&IpAddr) -> bool) = match self.family {
+            IpVersion::V4 => (SetKey::Ipv4ProtoPort, IpAddr::is_ipv4),
+            IpVersion::V6 => (SetKey::Ipv6ProtoPort, IpAddr::is_ipv6),
+        };
+        let elements = members
+            .into_iter()
+            .filter(|m| in_family(&m.addr))
+            .map(|m| format!("{} . {} . {}", m.addr, protocol_name(m.protocol), m.port))
+            .collect();
+        (names::named_port_set(id), Set { key, elements })
     }
 
     /// A workload's chains (`cali-tw-*` ingress, `cali-fw-*` egress) and map elements.
@@ -602,13 +641,12 @@ impl<'a> Pieces<'a> {
                 continue;
             }
             let context = || format!("{why} rule {index}");
-            let Some(matches) = self.rule_match(rule).map_err(|reason| Error::InvalidRule {
-                context: context(),
-                reason,
-            })?
-            else {
-                continue;
-            };
+            let variants = self
+                .rule_matches(rule)
+                .map_err(|reason| Error::InvalidRule {
+                    context: context(),
+                    reason,
+                })?;
             let action = match rule.action {
                 Action::Allow => format!(
                     "counter meta mark set meta mark | {} return",
@@ -628,12 +666,14 @@ impl<'a> Pieces<'a> {
                     format!("log prefix \"{}: \" group {group}", cfg.log_prefix)
                 }
             };
-            let body = if matches.is_empty() {
-                action
-            } else {
-                format!("{} {action}", matches.join(" "))
-            };
-            out.push(NftRule::new(body, &context()));
+            for matches in variants {
+                let body = if matches.is_empty() {
+                    action.clone()
+                } else {
+                    format!("{} {action}", matches.join(" "))
+                };
+                out.push(NftRule::new(body, &context()));
+            }
         }
         if out.is_empty() {
             out.push(NftRule::new("counter", &format!("{why}: no rules")));
@@ -681,6 +721,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn named_ports_render_one_rule_per_alternative_and_family_sets() {
+        let input = include_str!("../tests/golden/04-input-named-ports.json");
+        let mut state: DesiredState = serde_json::from_str(input).unwrap();
+        let v4 = render(&state, IpVersion::V4).unwrap();
+        let v6 = render(&state, IpVersion::V6).unwrap();
+        let elements = |t: &Table, set: &str| -> Vec<String> {
+            t.sets[set].elements.iter().cloned().collect()
+        };
+        assert_eq!(v4.sets["n_web-http"].key, SetKey::Ipv4ProtoPort);
+        assert_eq!(v6.sets["n_web-http"].key, SetKey::Ipv6ProtoPort);
+        assert_eq!(
+            elements(&v4, "n_web-http"),
+            ["10.65.1.2 . tcp . 8080", "10.65.1.3 . tcp . 80"]
+        );
+        assert_eq!(elements(&v6, "n_web-http"), ["fd00:65::1:2 . tcp . 8080"]);
+        assert_eq!(elements(&v6, "n_dns"), ["fd00:65::2:2 . sctp . 53"]);
+        let bodies = |t: &Table, chain: &str| -> Vec<String> {
+            t.chains[chain]
+                .rules
+                .iter()
+                .map(|r| r.body.clone())
+                .collect()
+        };
+        let allow = " counter meta mark set meta mark | 0x00010000 return";
+        let tuple = "ip6 daddr . meta l4proto . th dport";
+        let clients = "meta l4proto tcp ip6 saddr @s_clients";
+        assert_eq!(
+            bodies(&v6, "cali-pi-np/demo/allow-named"),
+            [
+                format!("{tuple} @n_web-http{allow}"),
+                format!("{clients} th dport 443{allow}"),
+                format!("{clients} {tuple} @n_web-http{allow}"),
+                format!("{clients} {tuple} @n_web-admin{allow}"),
+                format!("{tuple} != @n_web-admin counter drop"),
+            ]
+        );
+        assert_eq!(
+            bodies(&v4, "cali-po-np/demo/egress-named"),
+            [format!(
+                "meta l4proto udp ip saddr . meta l4proto . th sport @n_dns \
+                 ip daddr . meta l4proto . th dport @n_dns{allow}"
+            )]
+        );
+        state.named_port_sets.remove("web-admin");
+        let err = render(&state, IpVersion::V4).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "tier default policy np/demo/allow-named ingress rule 1: \
+             unknown named-port set web-admin"
+        );
     }
 
     #[test]

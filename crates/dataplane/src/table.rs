@@ -199,17 +199,22 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 pub struct Set {
     /// Element type.
     pub key: SetKey,
-    /// Canonical element texts: `10.0.0.1/32`, `10.65.0.0/26`, `80`.
+    /// Canonical element texts: `10.0.0.1/32`, `10.65.0.0/26`, `10.65.0.5 . tcp . 8080`.
     pub elements: BTreeSet<String>,
 }
 
-/// Element type of a set. Address sets always carry the `interval` flag.
+/// Element type of a set. Address sets always carry the `interval` flag; named-port sets
+/// (address, protocol, port) never do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetKey {
     /// `type ipv4_addr; flags interval`.
     Ipv4Net,
     /// `type ipv6_addr; flags interval`.
     Ipv6Net,
+    /// `type ipv4_addr . inet_proto . inet_service;`.
+    Ipv4ProtoPort,
+    /// `type ipv6_addr . inet_proto . inet_service;`.
+    Ipv6ProtoPort,
     /// Any other declaration, found only in a table read back from the kernel; the diff
     /// recreates the table when it sees one.
     Unsupported,
@@ -221,6 +226,8 @@ impl SetKey {
         match self {
             SetKey::Ipv4Net => "type ipv4_addr; flags interval;",
             SetKey::Ipv6Net => "type ipv6_addr; flags interval;",
+            SetKey::Ipv4ProtoPort => "type ipv4_addr . inet_proto . inet_service;",
+            SetKey::Ipv6ProtoPort => "type ipv6_addr . inet_proto . inet_service;",
             SetKey::Unsupported => "",
         }
     }

@@ -5,10 +5,12 @@
 //! open with no policy, closed after a default-deny NetworkPolicy, open again for the
 //! labelled client after an allow policy; an established TCP stream survives `kill -9` of
 //! the agent and its restart, which converges without rewriting a single rule; a table
-//! deleted by hand is restored by the drift check. Times from write to verdict change are
-//! printed, never asserted.
+//! deleted by hand is restored by the drift check; a policy allowing a named port opens
+//! only the port the server's endpoint names, and follows the endpoint when the name moves
+//! to another number. Times from write to verdict change are printed, never asserted.
 //!
-//! Needs root. Everything lives in namespaces named `cnwt-<pid>-...`, removed by a guard.
+//! Needs root. Everything lives in namespaces named `cnwt-<pid>-...` (`czi-<pid>-...` for
+//! the named-port test), removed by a guard.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -32,15 +34,16 @@ const PORT: u16 = 8080;
 /// Bound on a policy write taking effect (a bound for the test, not a performance claim).
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// Network namespaces owned by one test (`cnwt-<pid>-<test>-<tag>`); deleted on drop.
+/// Network namespaces owned by one test (`<prefix>-<pid>-<test>-<tag>`); deleted on drop.
 struct Namespaces {
+    prefix: &'static str,
     test: &'static str,
     names: Vec<String>,
 }
 
 impl Namespaces {
     fn add(&mut self, tag: &str) -> String {
-        let name = format!("cnwt-{}-{}-{tag}", std::process::id(), self.test);
+        let name = format!("{}-{}-{}-{tag}", self.prefix, std::process::id(), self.test);
         run("ip", &["netns", "add", &name]);
         run("ip", &["-n", &name, "link", "set", "lo", "up"]);
         self.names.push(name.clone());
@@ -101,8 +104,13 @@ fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) ->
 
 /// An echo server on `PORT` inside `ns`, for the rest of the test process.
 fn echo_server(ns: &str) {
-    let listener = in_ns(ns, || {
-        TcpListener::bind((Ipv4Addr::UNSPECIFIED, PORT)).unwrap()
+    echo_server_on(ns, PORT);
+}
+
+/// An echo server on `port` inside `ns`, for the rest of the test process.
+fn echo_server_on(ns: &str, port: u16) {
+    let listener = in_ns(ns, move || {
+        TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).unwrap()
     });
     std::thread::spawn(move || {
         for mut conn in listener.incoming().flatten() {
@@ -119,8 +127,12 @@ fn echo_server(ns: &str) {
 }
 
 fn connect(from: &str, to: Ipv4Addr) -> Option<TcpStream> {
+    connect_to(from, to, PORT)
+}
+
+fn connect_to(from: &str, to: Ipv4Addr, port: u16) -> Option<TcpStream> {
     in_ns(from, move || {
-        let addr = SocketAddr::from((to, PORT));
+        let addr = SocketAddr::from((to, port));
         let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(100)).ok()?;
         stream
             .set_read_timeout(Some(Duration::from_secs(2)))
@@ -130,7 +142,11 @@ fn connect(from: &str, to: Ipv4Addr) -> Option<TcpStream> {
 }
 
 fn tcp_ok(from: &str, to: Ipv4Addr) -> bool {
-    connect(from, to).is_some_and(|mut s| echo(&mut s))
+    tcp_port_ok(from, to, PORT)
+}
+
+fn tcp_port_ok(from: &str, to: Ipv4Addr, port: u16) -> bool {
+    connect_to(from, to, port).is_some_and(|mut s| echo(&mut s))
 }
 
 fn ping_ok(from: &str, to: Ipv4Addr) -> bool {
@@ -193,9 +209,15 @@ struct Cluster {
 impl Cluster {
     /// One node, or two joined by a veth pair (their `eth0`s, 10.231.9.2 and .3/24).
     fn new(test: &'static str, count: usize) -> Cluster {
+        Cluster::with_prefix("cnwt", test, count)
+    }
+
+    /// Like [`Cluster::new`], with namespaces named `<prefix>-<pid>-<test>-<tag>`.
+    fn with_prefix(prefix: &'static str, test: &'static str, count: usize) -> Cluster {
         assert!((1..=2).contains(&count));
         let dir = tempfile::tempdir().unwrap();
         let mut nets = Namespaces {
+            prefix,
             test,
             names: Vec::new(),
         };
@@ -381,6 +403,16 @@ impl Cluster {
             self.hand_plumb(node, &pod_ns, pod)
         };
         // Labels, as the orchestrator (or `calicoctl label`) would set them.
+        self.edit_endpoint(pod, |wep| {
+            for (k, v) in labels {
+                wep.metadata.labels.insert(k.to_string(), v.to_string());
+            }
+        });
+        (pod_ns, ip)
+    }
+
+    /// Reads the WorkloadEndpoint of `pod`, changes it with `edit` and writes it back.
+    fn edit_endpoint(&self, pod: &str, edit: impl FnOnce(&mut api::WorkloadEndpoint)) {
         self.rt.block_on(async {
             let list = self
                 .client
@@ -395,15 +427,12 @@ impl Cluster {
                     _ => None,
                 })
                 .expect("the workload's endpoint");
-            for (k, v) in labels {
-                wep.metadata.labels.insert(k.to_string(), v.to_string());
-            }
+            edit(&mut wep);
             self.client
                 .update(Resource::WorkloadEndpoint(wep))
                 .await
                 .unwrap();
         });
-        (pod_ns, ip)
     }
 
     fn cni_add(&self, node: usize, plugin_dir: &Path, pod_ns: &str, pod: &str) -> Ipv4Addr {
@@ -694,4 +723,63 @@ fn two_nodes_route_over_bgp_and_police_across_nodes() {
     });
     println!("deny write -> cross-node TCP blocked: {took:?} (probe resolution 50 ms)");
     assert!(ping_ok(&b_ns, a_ip), "egress from pod-b is not affected");
+}
+
+/// A policy allowing ingress to the named port `http` only: the server's endpoint names
+/// TCP 8080 `http`, so 8080 opens and 9090 stays closed; when the endpoint renames 9090
+/// `http` (an IP-set delta, no policy change) the verdicts swap.
+#[test]
+fn named_port_policy_opens_only_the_named_port() {
+    const OTHER: u16 = 9090;
+    let mut c = Cluster::with_prefix("czi", "named", 1);
+    let _agent = c.start_agent(0);
+    c.namespace_profile();
+    let (client_ns, _) = c.workload(0, "client", &[("role", "client")]);
+    let (web_ns, web_ip) = c.workload(0, "web", &[("role", "web")]);
+    let name_port = |port: u16| {
+        move |wep: &mut api::WorkloadEndpoint| {
+            wep.spec.ports =
+                serde_json::from_value(json!([{"name": "http", "protocol": "TCP", "port": port}]))
+                    .unwrap();
+        }
+    };
+    c.edit_endpoint("web", name_port(PORT));
+    echo_server_on(&web_ns, PORT);
+    echo_server_on(&web_ns, OTHER);
+    wait_until(
+        "both ports open without policy",
+        Duration::from_secs(15),
+        || tcp_port_ok(&client_ns, web_ip, PORT) && tcp_port_ok(&client_ns, web_ip, OTHER),
+    );
+
+    let written = Instant::now();
+    c.apply(&format!(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: allow-http, namespace: {POD_NAMESPACE}}}\nspec:\n  selector: role == 'web'\n  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {{ports: [http]}}\n"
+    ));
+    let took = wait_since(written, "the policy to close the other port", LIMIT, || {
+        !tcp_port_ok(&client_ns, web_ip, OTHER)
+    });
+    println!("named-port policy write -> {OTHER} blocked: {took:?} (probe resolution 150 ms)");
+    assert!(
+        tcp_port_ok(&client_ns, web_ip, PORT),
+        "the named port is open"
+    );
+    let listing = c.nft(0, &["list", "table", "ip", "calico"]);
+    assert!(
+        listing.contains("ip daddr . meta l4proto . tcp dport @n_")
+            && listing.contains(&format!("{web_ip} . tcp . {PORT}")),
+        "{listing}"
+    );
+
+    // The endpoint moves the name to the other port: only the set's members change.
+    let written = Instant::now();
+    c.edit_endpoint("web", name_port(OTHER));
+    let took = wait_since(written, "the renamed port to open", LIMIT, || {
+        tcp_port_ok(&client_ns, web_ip, OTHER)
+    });
+    println!("named port moved -> {OTHER} open: {took:?} (probe resolution 50 ms)");
+    assert!(
+        !tcp_port_ok(&client_ns, web_ip, PORT),
+        "the old number is closed"
+    );
 }

@@ -1,28 +1,31 @@
 //! The match part of policy and profile rules: protocols, addresses (nets and selector sets),
-//! ports and ICMP, each with its negation, for one IP version.
+//! ports (numeric and named-port sets) and ICMP, each with its negation, for one IP version.
 
 use ipnet::IpNet;
 
-use super::Pieces;
+use super::{Pieces, SetKind};
 use crate::model::{EndpointMatch, IcmpMatch, IpVersion, PortRange, Protocol, Rule};
 use crate::names;
 
 impl Pieces<'_> {
-    /// The match part of a rule, `None` when the rule cannot match in this IP version.
-    pub(super) fn rule_match(&self, rule: &Rule) -> Result<Option<Vec<String>>, String> {
+    /// The match parts of a rule, one list per nft rule it takes (empty when the rule cannot
+    /// match in this IP version). A side whose ports are numeric ports and named ports, or
+    /// several named ports, is an OR that one nft rule cannot say: the rule is written once
+    /// per alternative (per source alternative times per destination alternative).
+    pub(super) fn rule_matches(&self, rule: &Rule) -> Result<Vec<Vec<String>>, String> {
         if rule.ip_version.is_some_and(|v| v != self.family) {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let mut parts = Vec::new();
+        let mut prefix = Vec::new();
         if let Some(p) = rule.protocol {
             if !self.protocol_in_family(p) {
-                return Ok(None);
+                return Ok(Vec::new());
             }
-            parts.push(format!("meta l4proto {}", protocol_name(p)));
+            prefix.push(format!("meta l4proto {}", protocol_name(p)));
         }
         if let Some(p) = rule.not_protocol {
             if self.protocol_in_family(p) {
-                parts.push(format!("meta l4proto != {}", protocol_name(p)));
+                prefix.push(format!("meta l4proto != {}", protocol_name(p)));
             }
         }
         let has_ports = |m: &EndpointMatch| !m.ports.is_empty() || !m.not_ports.is_empty();
@@ -33,40 +36,70 @@ impl Pieces<'_> {
             }
         }
         for (side, m) in [("saddr", &rule.source), ("daddr", &rule.destination)] {
-            if !self.address_match(side, m, &mut parts)? {
-                return Ok(None);
+            if !self.address_match(side, m, &mut prefix)? {
+                return Ok(Vec::new());
             }
         }
-        for (side, m) in [("sport", &rule.source), ("dport", &rule.destination)] {
-            if !m.ports.is_empty() {
-                parts.push(format!("th {side} {}", port_list(&m.ports)));
-            }
-            if !m.not_ports.is_empty() {
-                parts.push(format!("th {side} != {}", port_list(&m.not_ports)));
-            }
-        }
-        if rule.icmp.is_some() || rule.not_icmp.is_some() {
-            let icmp = match (rule.protocol, self.family) {
-                (Some(Protocol::Icmp), IpVersion::V4) => "icmp",
-                (Some(Protocol::IcmpV6), IpVersion::V6) => "icmpv6",
-                _ => return Err("icmp type/code needs protocol icmp or icmpv6".to_owned()),
-            };
-            if let Some(IcmpMatch { icmp_type, code }) = rule.icmp {
-                parts.push(format!("{icmp} type {icmp_type}"));
-                if let Some(code) = code {
-                    parts.push(format!("{icmp} code {code}"));
-                }
-            }
-            if let Some(IcmpMatch { icmp_type, code }) = rule.not_icmp {
-                match code {
-                    None => parts.push(format!("{icmp} type != {icmp_type}")),
-                    Some(code) => parts.push(format!(
-                        "{icmp} type . {icmp} code != {{ {icmp_type} . {code} }}"
-                    )),
+        let src = self.port_matches(("saddr", "sport"), &rule.source)?;
+        let dst = self.port_matches(("daddr", "dport"), &rule.destination)?;
+        let icmp = icmp_matches(rule, self.family)?;
+        let mut variants: Vec<Vec<String>> = Vec::new();
+        for s in &src.alternatives {
+            for d in &dst.alternatives {
+                let mut parts = prefix.clone();
+                parts.extend(s.iter().cloned());
+                parts.extend(src.negated.iter().cloned());
+                parts.extend(d.iter().cloned());
+                parts.extend(dst.negated.iter().cloned());
+                parts.extend(icmp.iter().cloned());
+                if !variants.contains(&parts) {
+                    variants.push(parts);
                 }
             }
         }
-        Ok(Some(parts))
+        Ok(variants)
+    }
+
+    /// The port matches of one side: the alternatives (numeric ports, each named-port set;
+    /// one empty alternative when there are none) and the negated matches.
+    fn port_matches(
+        &self,
+        (addr, port): (&str, &str),
+        m: &EndpointMatch,
+    ) -> Result<PortMatches, String> {
+        let a = self.addr_keyword();
+        let named = |id: &String| -> Result<String, String> {
+            if self
+                .known_set
+                .is_none_or(|known| known(SetKind::NamedPort, id))
+            {
+                Ok(names::named_port_set(id))
+            } else {
+                Err(format!("unknown named-port set {id}"))
+            }
+        };
+        let tuple = format!("{a} {addr} . meta l4proto . th {port}");
+        let mut alternatives = Vec::new();
+        if !m.ports.is_empty() {
+            alternatives.push(Some(format!("th {port} {}", port_list(&m.ports))));
+        }
+        for id in &m.named_port_sets {
+            alternatives.push(Some(format!("{tuple} @{}", named(id)?)));
+        }
+        if alternatives.is_empty() {
+            alternatives.push(None);
+        }
+        let mut negated = Vec::new();
+        if !m.not_ports.is_empty() {
+            negated.push(format!("th {port} != {}", port_list(&m.not_ports)));
+        }
+        for id in &m.not_named_port_sets {
+            negated.push(format!("{tuple} != @{}", named(id)?));
+        }
+        Ok(PortMatches {
+            alternatives,
+            negated,
+        })
     }
 
     /// Pushes the address matches of one side; false when the side cannot match here.
@@ -89,7 +122,10 @@ impl Pieces<'_> {
             parts.push(format!("{a} {side} != {}", net_list(&not_nets)));
         }
         let known = |id: &String| {
-            if self.known_set.is_none_or(|known| known(id)) {
+            if self
+                .known_set
+                .is_none_or(|known| known(SetKind::Selector, id))
+            {
                 Ok(names::selector_set(id))
             } else {
                 Err(format!("unknown selector set {id}"))
@@ -110,6 +146,42 @@ impl Pieces<'_> {
             (Protocol::Icmp, IpVersion::V6) | (Protocol::IcmpV6, IpVersion::V4)
         )
     }
+}
+
+/// One side's port matches (see [`Pieces::port_matches`]).
+struct PortMatches {
+    /// Any one must match; `None` is "no port match" (the side has no positive ports).
+    alternatives: Vec<Option<String>>,
+    /// All must hold.
+    negated: Vec<String>,
+}
+
+/// The ICMP type/code matches of a rule.
+fn icmp_matches(rule: &Rule, family: IpVersion) -> Result<Vec<String>, String> {
+    let mut parts = Vec::new();
+    if rule.icmp.is_none() && rule.not_icmp.is_none() {
+        return Ok(parts);
+    }
+    let icmp = match (rule.protocol, family) {
+        (Some(Protocol::Icmp), IpVersion::V4) => "icmp",
+        (Some(Protocol::IcmpV6), IpVersion::V6) => "icmpv6",
+        _ => return Err("icmp type/code needs protocol icmp or icmpv6".to_owned()),
+    };
+    if let Some(IcmpMatch { icmp_type, code }) = rule.icmp {
+        parts.push(format!("{icmp} type {icmp_type}"));
+        if let Some(code) = code {
+            parts.push(format!("{icmp} code {code}"));
+        }
+    }
+    if let Some(IcmpMatch { icmp_type, code }) = rule.not_icmp {
+        match code {
+            None => parts.push(format!("{icmp} type != {icmp_type}")),
+            Some(code) => parts.push(format!(
+                "{icmp} type . {icmp} code != {{ {icmp_type} . {code} }}"
+            )),
+        }
+    }
+    Ok(parts)
 }
 
 /// Sorted, deduplicated nets with every net inside another one dropped: nft rejects

@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dataplane::model::{
-    DesiredState, EndpointPolicy, EndpointToHostAction, HostEndpoint, IpPool, NodeConfig, Policy,
-    Profile, TierDefault, TierPolicies, WorkloadEndpoint,
+    DesiredState, EndpointPolicy, EndpointToHostAction, HostEndpoint, IpPool, NamedPortMember,
+    NodeConfig, Policy, Profile, TierDefault, TierPolicies, WorkloadEndpoint,
 };
 use dataplane::routes::Route;
-use policy::{Direction, EndpointKey, EndpointPolicies, Model, PolicyKey};
+use policy::{Direction, EndpointKey, EndpointPolicies, Member, Model, NamedPortRef, PolicyKey};
 
 use super::inputs::{LocalInterface, NodeInputs};
-use super::rules::{map_rule, Skipped};
+use super::rules::{map_rule, protocol};
 
 /// What this node wants programmed.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -21,8 +21,6 @@ pub struct Desired {
     pub state: DesiredState,
     /// Our routes: one per local workload address, one blackhole per affine block.
     pub routes: BTreeSet<Route>,
-    /// Rules left out because the dataplane cannot render them, with where they are.
-    pub skipped: Vec<String>,
 }
 
 /// The dataplane id of a policy (names its chains `cali-pi-<id>` / `cali-po-<id>`).
@@ -72,19 +70,9 @@ pub(super) fn endpoint_sides(model: &Model, key: &EndpointKey) -> Option<Endpoin
     })
 }
 
-/// The renderable rules of policy `key` (in tier `tier`), noting rules left out.
-pub(super) fn policy(
-    model: &Model,
-    key: &PolicyKey,
-    tier: &str,
-    skipped: &mut Vec<String>,
-) -> Policy {
-    let id = policy_id(key);
-    let mut rules = |direction| {
-        let views = model.policy_rules(key, direction).unwrap_or_default();
-        let what = format!("policy {id} {direction}");
-        keep_renderable(&views, &what, skipped)
-    };
+/// The renderable rules of policy `key` (in tier `tier`).
+pub(super) fn policy(model: &Model, key: &PolicyKey, tier: &str) -> Policy {
+    let rules = |direction| renderable(&model.policy_rules(key, direction).unwrap_or_default());
     Policy {
         tier: tier.to_owned(),
         ingress: rules(Direction::Ingress),
@@ -92,13 +80,9 @@ pub(super) fn policy(
     }
 }
 
-/// The renderable rules of profile `name`, noting rules left out.
-pub(super) fn profile(model: &Model, name: &str, skipped: &mut Vec<String>) -> Profile {
-    let mut rules = |direction| {
-        let views = model.profile_rules(name, direction).unwrap_or_default();
-        let what = format!("profile {name} {direction}");
-        keep_renderable(&views, &what, skipped)
-    };
+/// The renderable rules of profile `name`.
+pub(super) fn profile(model: &Model, name: &str) -> Profile {
+    let rules = |direction| renderable(&model.profile_rules(name, direction).unwrap_or_default());
     Profile {
         ingress: rules(Direction::Ingress),
         egress: rules(Direction::Egress),
@@ -175,14 +159,15 @@ pub fn build(model: &Model, inputs: &NodeInputs, node: &str) -> Desired {
         out.routes.insert(Route::Blackhole { dst: *cidr });
     }
     for (key, tier) in &used_policies {
-        let p = policy(model, key, tier, &mut out.skipped);
+        let p = policy(model, key, tier);
         out.state.policies.insert(policy_id(key), p);
     }
     for name in &used_profiles {
-        let p = profile(model, name, &mut out.skipped);
+        let p = profile(model, name);
         out.state.profiles.insert(name.clone(), p);
     }
     out.state.ip_sets = selector_sets(model);
+    out.state.named_port_sets = named_port_sets(model);
     out.state.config = node_config(inputs, node);
     out
 }
@@ -212,23 +197,9 @@ fn tiers(
         .collect()
 }
 
-fn keep_renderable(
-    views: &[policy::RuleView],
-    what: &str,
-    skipped: &mut Vec<String>,
-) -> Vec<dataplane::model::Rule> {
-    views
-        .iter()
-        .enumerate()
-        .filter_map(|(i, view)| match map_rule(view) {
-            Ok(rule) => Some(rule),
-            Err(Skipped::Service) => None,
-            Err(Skipped::NamedPort) => {
-                skipped.push(format!("{what} rule {i}: named ports"));
-                None
-            }
-        })
-        .collect()
+/// The rules the dataplane renders (Service rules never match and are left out).
+fn renderable(views: &[policy::RuleView]) -> Vec<dataplane::model::Rule> {
+    views.iter().filter_map(map_rule).collect()
 }
 
 /// Selector sets (not named-port sets) by id with their CIDRs.
@@ -239,6 +210,31 @@ pub(super) fn selector_sets(model: &Model) -> BTreeMap<String, Vec<ipnet::IpNet>
         .filter(|(id, _)| id.named_port.is_none())
         .map(|(id, members)| (id.id, members.into_iter().map(|m| m.net).collect()))
         .collect()
+}
+
+/// Named-port sets by id with their (address, protocol, port) members.
+pub(super) fn named_port_sets(model: &Model) -> BTreeMap<String, Vec<NamedPortMember>> {
+    model
+        .ip_sets()
+        .into_iter()
+        .filter_map(|(id, members)| {
+            let named = id.named_port.as_ref()?;
+            let members = members
+                .iter()
+                .filter_map(|m| named_port_member(named, m))
+                .collect();
+            Some((id.id, members))
+        })
+        .collect()
+}
+
+/// A named-port set member as the renderer wants it (`None` without a resolved port).
+pub(super) fn named_port_member(named: &NamedPortRef, m: &Member) -> Option<NamedPortMember> {
+    Some(NamedPortMember {
+        addr: m.net.addr(),
+        protocol: protocol(named.protocol),
+        port: m.port?,
+    })
 }
 
 /// Two endpoints naming the same interface would make the renderer refuse the whole state;

@@ -77,7 +77,6 @@ pub async fn dump(datastore_config: Option<&Path>) -> Result<String> {
         "endpoints": endpoints,
         "desired": desired.state,
         "desiredRoutes": text(&mut desired.routes.iter()),
-        "skippedRules": desired.skipped,
         "desiredNft": nft_desired,
         "pendingNft": nft_pending,
         "programmedRoutes": text(&mut programmed.iter()),

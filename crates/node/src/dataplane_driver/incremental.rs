@@ -2,8 +2,8 @@
 //! changed instead of being rebuilt on every apply.
 //!
 //! The cache holds, per local endpoint, the policy lists the renderer needs; per policy and
-//! profile in use, its rules and how many endpoint sides use it; every selector set's
-//! members; and the two rendered tables. An update takes the endpoints, policies and
+//! profile in use, its rules and how many endpoint sides use it; every selector set's and
+//! named-port set's members; and the two rendered tables. An update takes the endpoints, policies and
 //! profiles the driver saw change, the engine's changed endpoints and IP-set deltas,
 //! recomputes only those, re-renders only the chains, set elements and map elements whose
 //! inputs differ, and returns the [`Edits`] (the touched names with their previous content)
@@ -13,7 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dataplane::model::{HostEndpoint, IpVersion, NodeConfig, Policy, Profile, WorkloadEndpoint};
+use dataplane::model::{
+    HostEndpoint, IpVersion, NamedPortMember, NodeConfig, Policy, Profile, WorkloadEndpoint,
+};
 use dataplane::names;
 use dataplane::render::{Direction as Side, EndpointChains, Pieces};
 use dataplane::routes::Route;
@@ -22,8 +24,8 @@ use ipnet::IpNet;
 use policy::{EndpointKey, IpSetDelta, Model, PolicyKey};
 
 use super::desired::{
-    endpoint_sides, node_config, policy, policy_id, profile, selector_sets, workload_routes,
-    EndpointSides,
+    endpoint_sides, named_port_member, named_port_sets, node_config, policy, policy_id, profile,
+    selector_sets, workload_routes, EndpointSides,
 };
 use super::inputs::NodeInputs;
 
@@ -59,14 +61,21 @@ struct PolicyEntry {
     /// Endpoint sides using it: [ingress, egress].
     users: [usize; 2],
     policy: Policy,
-    skipped: Vec<String>,
 }
 
 /// A profile some local endpoint uses.
 struct ProfileEntry {
     users: usize,
     profile: Profile,
-    skipped: Vec<String>,
+}
+
+/// Ids of the sets whose members changed (or that came or went).
+#[derive(Default)]
+struct DirtySets {
+    /// Selector sets.
+    selector: Vec<String>,
+    /// Named-port sets.
+    named: Vec<String>,
 }
 
 /// What an update did besides editing the tables.
@@ -88,6 +97,7 @@ pub(super) struct Cache {
     policies: BTreeMap<String, PolicyEntry>,
     profiles: BTreeMap<String, ProfileEntry>,
     sets: BTreeMap<String, BTreeSet<IpNet>>,
+    named_sets: BTreeMap<String, BTreeSet<NamedPortMember>>,
     config: Option<NodeConfig>,
     tables: [Table; 2],
 }
@@ -107,6 +117,7 @@ impl Cache {
             policies: BTreeMap::new(),
             profiles: BTreeMap::new(),
             sets: BTreeMap::new(),
+            named_sets: BTreeMap::new(),
             config: None,
             tables: FAMILIES.map(Table::empty),
         };
@@ -124,7 +135,14 @@ impl Cache {
             .into_iter()
             .map(|(id, nets)| (id, nets.into_iter().collect()))
             .collect();
-        let all_sets: Vec<String> = cache.sets.keys().cloned().collect();
+        cache.named_sets = named_port_sets(model)
+            .into_iter()
+            .map(|(id, members)| (id, members.into_iter().collect()))
+            .collect();
+        let all_sets = DirtySets {
+            selector: cache.sets.keys().cloned().collect(),
+            named: cache.named_sets.keys().cloned().collect(),
+        };
         cache.update_with(model, inputs, changes, &sets, all_sets)?;
         Ok(cache)
     }
@@ -147,14 +165,6 @@ impl Cache {
         workloads.chain(blocks).collect()
     }
 
-    /// Rules left out because the dataplane cannot render them.
-    pub fn skipped(&self) -> usize {
-        let policies = self.policies.values().map(|p| p.skipped.len());
-        policies
-            .chain(self.profiles.values().map(|p| p.skipped.len()))
-            .sum()
-    }
-
     /// Brings the tables up to date with `changes` and the engine's IP-set `deltas`.
     /// On error the cache is half updated and must be rebuilt.
     pub fn update(
@@ -164,7 +174,7 @@ impl Cache {
         changes: Changes,
         deltas: &[IpSetDelta],
     ) -> Result<Outcome, dataplane::Error> {
-        self.update_with(model, inputs, changes, deltas, Vec::new())
+        self.update_with(model, inputs, changes, deltas, DirtySets::default())
     }
 
     fn update_with(
@@ -173,7 +183,7 @@ impl Cache {
         inputs: &NodeInputs,
         changes: Changes,
         deltas: &[IpSetDelta],
-        mut dirty_sets: Vec<String>,
+        mut dirty_sets: DirtySets,
     ) -> Result<Outcome, dataplane::Error> {
         let mut edits = [Edits::new(&self.tables[0]), Edits::new(&self.tables[1])];
         let config = node_config(inputs, &self.node);
@@ -194,8 +204,8 @@ impl Cache {
             self.config = Some(config.clone());
         }
 
-        dirty_sets.extend(self.apply_deltas(deltas));
-        for id in &dirty_sets {
+        self.apply_deltas(deltas, &mut dirty_sets);
+        for id in &dirty_sets.selector {
             for (i, family) in FAMILIES.into_iter().enumerate() {
                 let table = &mut self.tables[i];
                 match self.sets.get(id) {
@@ -204,6 +214,19 @@ impl Cache {
                         edits[i].put_set(table, name, set);
                     }
                     None => edits[i].remove_set(table, &names::selector_set(id)),
+                }
+            }
+        }
+        for id in &dirty_sets.named {
+            for (i, family) in FAMILIES.into_iter().enumerate() {
+                let table = &mut self.tables[i];
+                match self.named_sets.get(id) {
+                    Some(members) => {
+                        let pieces = Pieces::new(&config, family)?;
+                        let (name, set) = pieces.named_port_set(id, members);
+                        edits[i].put_set(table, name, set);
+                    }
+                    None => edits[i].remove_set(table, &names::named_port_set(id)),
                 }
             }
         }
@@ -253,8 +276,7 @@ impl Cache {
 
         for id in &stale_policies {
             if let Some(p) = self.policies.get_mut(id) {
-                p.skipped.clear();
-                p.policy = policy(model, &p.key, &p.tier, &mut p.skipped);
+                p.policy = policy(model, &p.key, &p.tier);
             }
         }
         for id in &redo_policies {
@@ -274,8 +296,7 @@ impl Cache {
         }
         for name in &redo_profiles {
             if let Some(p) = self.profiles.get_mut(name) {
-                p.skipped.clear();
-                p.profile = profile(model, name, &mut p.skipped);
+                p.profile = profile(model, name);
             }
             for (i, family) in FAMILIES.into_iter().enumerate() {
                 let pieces = Pieces::new(&config, family)?;
@@ -339,38 +360,38 @@ impl Cache {
         })
     }
 
-    /// Applies the engine's set deltas to the members; returns the sets that changed.
-    fn apply_deltas(&mut self, deltas: &[IpSetDelta]) -> Vec<String> {
-        let mut changed = Vec::new();
+    /// Applies the engine's set deltas to the members; notes the sets that changed.
+    fn apply_deltas(&mut self, deltas: &[IpSetDelta], dirty: &mut DirtySets) {
         for delta in deltas {
-            match delta {
-                IpSetDelta::Created { set, members } if set.named_port.is_none() => {
-                    let nets = members.iter().map(|m| m.net).collect();
-                    self.sets.insert(set.id.clone(), nets);
-                    changed.push(set.id.clone());
+            let set = match delta {
+                IpSetDelta::Created { set, .. }
+                | IpSetDelta::Updated { set, .. }
+                | IpSetDelta::Deleted { set } => set,
+            };
+            match &set.named_port {
+                None => {
+                    let nets = |members: &[policy::Member]| -> Vec<IpNet> {
+                        members.iter().map(|m| m.net).collect()
+                    };
+                    apply_delta(&mut self.sets, delta, nets);
+                    dirty.selector.push(set.id.clone());
                 }
-                IpSetDelta::Updated {
-                    set,
-                    added,
-                    removed,
-                } if set.named_port.is_none() => {
-                    let nets = self.sets.entry(set.id.clone()).or_default();
-                    for m in removed {
-                        nets.remove(&m.net);
-                    }
-                    nets.extend(added.iter().map(|m| m.net));
-                    changed.push(set.id.clone());
+                Some(named) => {
+                    let members = |members: &[policy::Member]| -> Vec<NamedPortMember> {
+                        members
+                            .iter()
+                            .filter_map(|m| named_port_member(named, m))
+                            .collect()
+                    };
+                    apply_delta(&mut self.named_sets, delta, members);
+                    dirty.named.push(set.id.clone());
                 }
-                IpSetDelta::Deleted { set } if set.named_port.is_none() => {
-                    self.sets.remove(&set.id);
-                    changed.push(set.id.clone());
-                }
-                _ => {}
             }
         }
-        changed.sort();
-        changed.dedup();
-        changed
+        for ids in [&mut dirty.selector, &mut dirty.named] {
+            ids.sort();
+            ids.dedup();
+        }
     }
 
     /// Counts a new entry's uses of interfaces, profiles and policies.
@@ -398,7 +419,6 @@ impl Cache {
                 ProfileEntry {
                     users: 0,
                     profile: Profile::default(),
-                    skipped: Vec::new(),
                 }
             });
             p.users += 1;
@@ -412,7 +432,6 @@ impl Cache {
                     tier: String::new(),
                     users: [0, 0],
                     policy: Policy::default(),
-                    skipped: Vec::new(),
                 });
             let sides = [&e.sides.ingress, &e.sides.egress];
             for (s, side) in sides.into_iter().enumerate() {
@@ -468,6 +487,34 @@ impl Cache {
             if p.users == [0, 0] {
                 self.policies.remove(id);
             }
+        }
+    }
+}
+
+/// Applies one set delta to the members of the sets of its kind, converting the engine's
+/// members with `convert`.
+fn apply_delta<T: Ord>(
+    sets: &mut BTreeMap<String, BTreeSet<T>>,
+    delta: &IpSetDelta,
+    convert: impl Fn(&[policy::Member]) -> Vec<T>,
+) {
+    match delta {
+        IpSetDelta::Created { set, members } => {
+            sets.insert(set.id.clone(), convert(members).into_iter().collect());
+        }
+        IpSetDelta::Updated {
+            set,
+            added,
+            removed,
+        } => {
+            let members = sets.entry(set.id.clone()).or_default();
+            for m in convert(removed) {
+                members.remove(&m);
+            }
+            members.extend(convert(added));
+        }
+        IpSetDelta::Deleted { set } => {
+            sets.remove(&set.id);
         }
     }
 }

@@ -121,7 +121,6 @@ pub struct DataplaneDriver {
     routes: Option<RouteManager>,
     /// Interfaces (and families) whose sysctls were written.
     configured: BTreeSet<(String, IpVersion)>,
-    skipped: usize,
     /// nft applies attempted so far.
     applies: u64,
     /// The drift check's read of the kernel tables, while it runs.
@@ -178,7 +177,6 @@ impl DataplaneDriver {
             routes_synced: false,
             routes: None,
             configured: BTreeSet::new(),
-            skipped: 0,
             applies: 0,
             pending_read: None,
             kernel: None,
@@ -317,13 +315,6 @@ impl DataplaneDriver {
         let mut applied = self.apply_tables().inspect_err(|_| {
             self.programmed = false;
         })?;
-        let skipped = self.cache.as_ref().map_or(0, Cache::skipped);
-        if skipped != self.skipped {
-            self.skipped = skipped;
-            for what in &self.desired().skipped {
-                tracing::warn!(rule = %what, "rule left out: not supported by the nftables dataplane");
-            }
-        }
         if !self.routes_synced {
             applied.route_changes = self.sync_routes().await?;
             self.routes_synced = true;

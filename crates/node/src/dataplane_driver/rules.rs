@@ -1,36 +1,21 @@
 //! Pure mapping of the policy engine's rule view ([`policy::RuleView`]) to the dataplane's
 //! rule model ([`dataplane::model::Rule`]).
 //!
-//! Two kinds of rule have no nftables rendering yet and are left out of the chain (the
-//! caller counts them): rules that match a Service (the engine never matches them either,
-//! so leaving them out is exact) and rules with named ports (the dataplane has no
-//! (address, port) sets yet; leaving them out under-matches, which is logged).
+//! Rules that match a Service have no nftables rendering and are left out of the chain: the
+//! engine never matches them either, so leaving them out is exact. Named ports map to the
+//! engine's named-port sets (ids into `DesiredState::named_port_sets`).
 
 use dataplane::model::{
     Action, EndpointMatch, IcmpMatch, IpVersion, PortRange, Protocol, Rule as DpRule,
 };
 use policy::{EntityView, RuleView};
 
-/// Why a rule could not be rendered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Skipped {
-    /// It matches a Service: such rules never match (not modelled).
-    Service,
-    /// It uses named ports, which the nftables renderer does not support yet.
-    NamedPort,
-}
-
-/// The dataplane rule for one engine rule, or why it is left out.
-pub fn map_rule(rule: &RuleView) -> Result<DpRule, Skipped> {
-    for side in [&rule.source, &rule.destination] {
-        if side.services {
-            return Err(Skipped::Service);
-        }
-        if !side.named_port_sets.is_empty() || !side.not_named_port_sets.is_empty() {
-            return Err(Skipped::NamedPort);
-        }
+/// The dataplane rule for one engine rule; `None` for a rule matching a Service.
+pub fn map_rule(rule: &RuleView) -> Option<DpRule> {
+    if rule.source.services || rule.destination.services {
+        return None;
     }
-    Ok(DpRule {
+    Some(DpRule {
         action: match rule.action {
             api::Action::Allow => Action::Allow,
             api::Action::Deny => Action::Deny,
@@ -51,7 +36,8 @@ pub fn map_rule(rule: &RuleView) -> Result<DpRule, Skipped> {
     })
 }
 
-fn protocol(number: u8) -> Protocol {
+/// The dataplane protocol of an IANA protocol number.
+pub(super) fn protocol(number: u8) -> Protocol {
     match number {
         6 => Protocol::Tcp,
         17 => Protocol::Udp,
@@ -85,6 +71,8 @@ fn entity(e: &EntityView) -> EndpointMatch {
         selector_set: e.ip_set.as_ref().map(|s| s.id.clone()),
         not_selector_sets: e.not_ip_set.iter().map(|s| s.id.clone()).collect(),
         ports: ranges(&e.ports),
+        named_port_sets: e.named_port_sets.iter().map(|s| s.id.clone()).collect(),
         not_ports: ranges(&e.not_ports),
+        not_named_port_sets: e.not_named_port_sets.iter().map(|s| s.id.clone()).collect(),
     }
 }

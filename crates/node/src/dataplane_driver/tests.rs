@@ -36,6 +36,28 @@ fn wep(name: &str, node: &str, iface: &str, ip: &str, labels: serde_json::Value)
     })))
 }
 
+/// A workload endpoint with named ports (`[name, protocol, port]`).
+fn wep_ports(
+    name: &str,
+    node: &str,
+    iface: &str,
+    ip: &str,
+    labels: serde_json::Value,
+    ports: &[(&str, &str, u16)],
+) -> SyncUpdate {
+    let ports: Vec<serde_json::Value> = ports
+        .iter()
+        .map(|(n, proto, port)| json!({"name": n, "protocol": proto, "port": port}))
+        .collect();
+    put(resource(json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+        "metadata": {"name": name, "namespace": "ns", "labels": labels},
+        "spec": {"node": node, "orchestrator": "cni", "workload": name, "endpoint": "eth0",
+                 "interfaceName": iface, "ipNetworks": [ip], "profiles": ["open"],
+                 "ports": ports}
+    })))
+}
+
 fn feed(driver: &mut DataplaneDriver, updates: Vec<SyncUpdate>) {
     for u in &updates {
         driver.handle(u);
@@ -251,6 +273,74 @@ fn delete(kind: Kind, namespace: Option<&str>, name: &str) -> SyncUpdate {
     }
 }
 
+#[test]
+fn named_ports_become_sets_of_address_protocol_port() {
+    let mut d = driver();
+    feed(
+        &mut d,
+        vec![
+            wep_ports(
+                "a",
+                "n1",
+                "calia",
+                "10.65.0.1/32",
+                json!({"app": "web"}),
+                &[("http", "TCP", 8080), ("dns", "UDP", 53)],
+            ),
+            wep_ports(
+                "b",
+                "n2",
+                "calib",
+                "10.65.1.1/32",
+                json!({"app": "web"}),
+                &[("http", "TCP", 80)],
+            ),
+            wep("c", "n2", "calic", "10.65.1.2/32", json!({"app": "web"})),
+            np(
+                "named",
+                json!({"selector": "app == 'web'", "types": ["Ingress", "Egress"],
+                       "ingress": [{"action": "Allow", "protocol": "TCP",
+                                    "destination": {"ports": ["http", 443]}}],
+                       "egress": [{"action": "Deny", "protocol": "UDP",
+                                   "destination": {"notPorts": ["dns"]}}]}),
+            ),
+        ],
+    );
+    let desired = d.desired();
+    let p = &desired.state.policies["np/ns/named"];
+    let ingress = &p.ingress[0].destination;
+    assert_eq!(ingress.named_port_sets.len(), 1);
+    assert_eq!(ingress.ports.len(), 1);
+    let egress = &p.egress[0].destination;
+    assert_eq!(egress.not_named_port_sets.len(), 1);
+    let text = |id: &str| -> Vec<String> {
+        desired.state.named_port_sets[id]
+            .iter()
+            .map(|m| format!("{} {:?} {}", m.addr, m.protocol, m.port))
+            .collect()
+    };
+    // Every endpoint the destination selector matches, local or not, with its own number.
+    assert_eq!(
+        text(&ingress.named_port_sets[0]),
+        ["10.65.0.1 Tcp 8080", "10.65.1.1 Tcp 80"]
+    );
+    assert_eq!(text(&egress.not_named_port_sets[0]), ["10.65.0.1 Udp 53"]);
+    let v4 = dataplane::render(&desired.state, IpVersion::V4).unwrap();
+    let set = dataplane::names::named_port_set(&ingress.named_port_sets[0]);
+    let bodies: Vec<&str> = v4.chains["cali-pi-np/ns/named"]
+        .rules
+        .iter()
+        .map(|r| r.body.as_str())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(bodies[0].starts_with("meta l4proto tcp th dport 443 "));
+    assert!(bodies[1].starts_with(&format!(
+        "meta l4proto tcp ip daddr . meta l4proto . th dport @{set} "
+    )));
+    let members: Vec<&str> = v4.sets[&set].elements.iter().map(String::as_str).collect();
+    assert_eq!(members, ["10.65.0.1 . tcp . 8080", "10.65.1.1 . tcp . 80"]);
+}
+
 /// Brings the driver's tables up to date and checks them against a from-scratch render,
 /// and the batch from its edits against a full diff. Returns the rules that batch writes.
 fn check_incremental(d: &mut DataplaneDriver, step: &str) -> usize {
@@ -337,6 +427,38 @@ fn incremental_tables_equal_a_full_render_after_every_change() {
             ],
         ),
         (
+            "endpoints with named ports join the set",
+            vec![
+                wep_ports(
+                    "g",
+                    "n1",
+                    "calig",
+                    "10.65.0.7/32",
+                    label("web"),
+                    &[("http", "TCP", 8080)],
+                ),
+                wep_ports(
+                    "h",
+                    "n2",
+                    "calih",
+                    "10.65.1.8/32",
+                    label("db"),
+                    &[("http", "TCP", 80)],
+                ),
+            ],
+        ),
+        (
+            "a named port's number changes",
+            vec![wep_ports(
+                "h",
+                "n2",
+                "calih",
+                "10.65.1.8/32",
+                label("db"),
+                &[("http", "TCP", 8081)],
+            )],
+        ),
+        (
             "shared interface and a host endpoint",
             vec![
                 wep("f", "n1", "calic", "10.65.0.6/32", label("web")),
@@ -387,6 +509,20 @@ fn incremental_tables_equal_a_full_render_after_every_change() {
     for (step, updates) in steps {
         feed(&mut d, updates);
         check_incremental(&mut d, step);
+        if step == "a named port's number changes" {
+            let v4 = &d.cache.as_ref().unwrap().tables()[0];
+            let named: Vec<&String> = v4
+                .sets
+                .values()
+                .filter(|s| s.key == dataplane::table::SetKey::Ipv4ProtoPort)
+                .flat_map(|s| &s.elements)
+                .collect();
+            assert!(
+                named.iter().any(|e| *e == "10.65.1.8 . tcp . 8081")
+                    && !named.iter().any(|e| *e == "10.65.1.8 . tcp . 80"),
+                "{named:?}"
+            );
+        }
     }
     // A policy for one workload among many rewrites only that workload's and the policy's
     // chains, whatever the number of endpoints.
