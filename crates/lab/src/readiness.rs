@@ -10,6 +10,9 @@
 //!   default route to the fabric does not count, nor does the node's own blackhole of a block
 //!   a moved address was borrowed from.
 //! - A node's BGP sessions are all up, and as many as the topology gives it.
+//! - With a top-of-rack router the lab runs, the fabric's kernel forwards to every workload:
+//!   the nodes may learn a route from the router before it has installed that route itself
+//!   (zebra and BIRD's kernel protocol lag behind bgpd), and packets would die at the leaf.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -124,7 +127,13 @@ pub struct Expectation {
     pub routing_nodes: Vec<String>,
     /// Nodes whose sessions must all be up, with how many sessions each should have.
     pub sessions: BTreeMap<String, usize>,
+    /// Workloads the fabric's kernel (the ToR's) must have a route to, seen in the view
+    /// named [`FABRIC_VIEW`].
+    pub fabric_routes: Vec<WorkloadCheck>,
 }
+
+/// The name under which the fabric namespace's view is passed to [`pending`].
+pub const FABRIC_VIEW: &str = "fabric";
 
 /// Everything still missing, one line each; empty when the lab is ready.
 pub fn pending(want: &Expectation, views: &BTreeMap<String, NodeView>) -> Vec<String> {
@@ -166,6 +175,21 @@ pub fn pending(want: &Expectation, views: &BTreeMap<String, NodeView>) -> Vec<St
                         w.name, w.node
                     ));
                 }
+            }
+        }
+    }
+    let fabric = view(FABRIC_VIEW);
+    for w in &want.fabric_routes {
+        for addr in &w.addresses {
+            // The fabric has no default route: anything covering a pool address came from
+            // the ToR router.
+            let routed = best_route(&fabric.routes, *addr)
+                .is_some_and(|r| r.kind == "unicast" && r.dst.prefix_len() > 0);
+            if !routed {
+                out.push(format!(
+                    "fabric: the top-of-rack router has not installed a route to {} ({addr}) on {}",
+                    w.name, w.node
+                ));
             }
         }
     }
@@ -289,6 +313,7 @@ mod tests {
             ],
             routing_nodes: vec!["node1".into()],
             sessions: [("node1".to_string(), 2)].into(),
+            fabric_routes: vec![check("node2-w1", "node2", "caliX", "10.244.0.5")],
         };
         let mut views = BTreeMap::new();
         let missing = pending(&want, &views);
@@ -310,9 +335,24 @@ mod tests {
             pending(&want, &views),
             [
                 "node1: no BGP-learned route to node3-w1 (10.244.0.71) on node3",
+                "fabric: the top-of-rack router has not installed a route to node2-w1 \
+                 (10.244.0.5) on node2",
                 "node1: 1 of 2 BGP sessions Established (not yet: 172.31.0.13 Active)",
             ]
         );
+        // The fabric's own subnet does not count; the ToR's route to the block does.
+        let fabric = |routes: &str| NodeView {
+            routes: parse_routes(routes, false),
+            ..NodeView::default()
+        };
+        let connected =
+            r#"[{"dst":"172.31.0.0/24","dev":"fabric","protocol":"kernel","flags":[]}]"#;
+        views.insert(FABRIC_VIEW.to_string(), fabric(connected));
+        assert!(pending(&want, &views)
+            .iter()
+            .any(|m| m.starts_with("fabric:")));
+        let learned = r#"[{"dst":"10.244.0.0/26","gateway":"172.31.0.12","dev":"fabric","protocol":"bgp","flags":[]}]"#;
+        views.insert(FABRIC_VIEW.to_string(), fabric(learned));
         view.routes.push(KernelRoute {
             dst: "10.244.0.71/32".parse().unwrap(),
             protocol: "bird".into(),

@@ -72,6 +72,9 @@ impl Lab {
                     .collect(),
                 Scope::NewWorkloads => new,
             };
+            if self.state.spec.peering == Peering::Tor {
+                want.fabric_routes = want.reached.clone();
+            }
             if scope == Scope::WholeLab {
                 let count = self.expected_sessions();
                 want.sessions = self.node_names().into_iter().map(|n| (n, count)).collect();
@@ -120,6 +123,21 @@ impl Lab {
         view
     }
 
+    /// The fabric namespace's routes (where a ToR router installs what it learned).
+    fn observe_fabric(&self) -> NodeView {
+        let ns = self.state.topology.fabric_namespace.as_str();
+        let mut view = NodeView::default();
+        for (flag, v6) in [("-4", false), ("-6", true)] {
+            if v6 && !self.state.spec.ipv6 {
+                continue;
+            }
+            if let Ok(text) = netns::ip(ns, &["-j", flag, "route", "show", "table", "main"]) {
+                view.routes.extend(readiness::parse_routes(&text, v6));
+            }
+        }
+        view
+    }
+
     /// Fails at once when an agent the wait depends on is gone.
     fn agents_alive(&self, want: &Expectation) -> Result<()> {
         let mut nodes: Vec<&String> = want.workloads.iter().map(|w| &w.node).collect();
@@ -152,13 +170,16 @@ impl Lab {
         let want = self.expectation(workloads, scope);
         loop {
             self.agents_alive(&want)?;
-            let views: BTreeMap<String, NodeView> = self
+            let mut views: BTreeMap<String, NodeView> = self
                 .state
                 .topology
                 .nodes
                 .iter()
                 .map(|n| (n.name.clone(), self.observe(n, &want)))
                 .collect();
+            if !want.fabric_routes.is_empty() {
+                views.insert(readiness::FABRIC_VIEW.to_string(), self.observe_fabric());
+            }
             let missing = readiness::pending(&want, &views);
             if missing.is_empty() {
                 return Ok(started.elapsed());
