@@ -166,49 +166,7 @@ fn workload(
     ip: Ipv4Addr,
 ) -> String {
     let pod = nets.add(n, tag);
-    let node = |args: &[&str]| {
-        let mut full = vec!["-n", node_ns];
-        full.extend_from_slice(args);
-        run("ip", &full);
-    };
-    node(&[
-        "link", "add", iface, "type", "veth", "peer", "name", "eth0", "netns", &pod,
-    ]);
-    node(&["link", "set", iface, "address", "ee:ee:ee:ee:ee:ee", "up"]);
-    for key in [
-        format!("net.ipv4.conf.{iface}.proxy_arp=1"),
-        format!("net.ipv4.neigh.{iface}.proxy_delay=0"),
-        format!("net.ipv4.conf.{iface}.forwarding=1"),
-    ] {
-        run("ip", &["netns", "exec", node_ns, "sysctl", "-qw", &key]);
-    }
-    let cidr = format!("{ip}/32");
-    for args in [
-        &["addr", "add", cidr.as_str(), "dev", "eth0"][..],
-        &["link", "set", "eth0", "up"],
-        &[
-            "route",
-            "add",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "scope",
-            "link",
-        ],
-        &[
-            "route",
-            "add",
-            "default",
-            "via",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-        ],
-    ] {
-        let mut full = vec!["-n", pod.as_str()];
-        full.extend_from_slice(args);
-        run("ip", &full);
-    }
+    testkit::workload::plumb(node_ns, &pod, iface, ip);
     pod
 }
 

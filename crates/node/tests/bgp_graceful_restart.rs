@@ -254,52 +254,16 @@ impl Lab {
             ..Default::default()
         };
         let ipam = ipam::Ipam::new(Arc::clone(&self.store));
-        let ip = self.rt.block_on(ipam.auto_assign(&args)).unwrap().ipv4[0]
-            .addr()
-            .to_string();
-        self.node.veth_into("caligr", &self.pod, "eth0");
-        self.node.ip(&[
-            "link",
-            "set",
-            "caligr",
-            "address",
-            "ee:ee:ee:ee:ee:ee",
-            "up",
-        ]);
-        for key in [
-            "net.ipv4.conf.caligr.proxy_arp=1",
-            "net.ipv4.neigh.caligr.proxy_delay=0",
-            "net.ipv4.conf.caligr.forwarding=1",
-        ] {
-            self.node.exec(&["sysctl", "-qw", key]);
-        }
+        let ip = match self.rt.block_on(ipam.auto_assign(&args)).unwrap().ipv4[0].addr() {
+            std::net::IpAddr::V4(v4) => v4,
+            other => panic!("not IPv4: {other}"),
+        };
+        testkit::workload::plumb(&self.node.name, &self.pod.name, "caligr", ip);
         let cidr = format!("{ip}/32");
-        self.pod.ip(&["addr", "add", &cidr, "dev", "eth0"]);
-        self.pod.ip(&["link", "set", "eth0", "up"]);
-        self.pod.ip(&[
-            "route",
-            "add",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "scope",
-            "link",
-        ]);
-        self.pod.ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-        ]);
-        self.node
-            .ip(&["route", "add", &cidr, "dev", "caligr", "scope", "link"]);
         self.apply(&format!(
             "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {{name: kns.{POD_NAMESPACE}}}\nspec:\n  ingress: [{{action: Allow}}]\n  egress: [{{action: Allow}}]\n---\napiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: {NODE}-k8s-gr-eth0\n  namespace: {POD_NAMESPACE}\nspec:\n  node: {NODE}\n  orchestrator: k8s\n  pod: gr\n  endpoint: eth0\n  interfaceName: caligr\n  ipNetworks: [{cidr}]\n  profiles: [kns.{POD_NAMESPACE}]\n"
         ));
-        ip
+        ip.to_string()
     }
 
     /// The node's affine block, as BIRD should learn it.

@@ -27,6 +27,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
+use testkit::wait::since as wait_since;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_calico-node");
 const POD_NAMESPACE: &str = "demo";
@@ -159,31 +160,9 @@ fn echo(stream: &mut TcpStream) -> bool {
     stream.write_all(b"hello").is_ok() && stream.read_exact(&mut buf).is_ok() && &buf == b"hello"
 }
 
-/// Polls `probe` every 50 ms until it holds; returns the time from the start to the
-/// beginning of the probe that saw it (so a probe's own timeout is not counted).
+/// Polls `probe` until it holds; returns the time until the probe that saw it started.
 fn wait_until(what: &str, timeout: Duration, probe: impl FnMut() -> bool) -> Duration {
     wait_since(Instant::now(), what, timeout, probe)
-}
-
-/// Like [`wait_until`], timed from `since` (e.g. a policy write).
-fn wait_since(
-    since: Instant,
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> bool,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let at = since.elapsed();
-        if probe() {
-            return at;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out ({timeout:?}) waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// One node: its namespace, Calico name, address and status socket.
@@ -505,58 +484,13 @@ impl Cluster {
         };
         let host_if = format!("cali{pod}");
         let node_ns = self.nodes[node].ns.as_str();
-        let n = |args: &[&str]| {
-            let mut full = vec!["-n", node_ns];
-            full.extend_from_slice(args);
-            run("ip", &full);
-        };
-        n(&[
-            "link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", pod_ns,
-        ]);
-        n(&[
-            "link",
-            "set",
-            &host_if,
-            "address",
-            "ee:ee:ee:ee:ee:ee",
-            "up",
-        ]);
-        for key in [
-            format!("net.ipv4.conf.{host_if}.proxy_arp=1"),
-            format!("net.ipv4.neigh.{host_if}.proxy_delay=0"),
-            format!("net.ipv4.conf.{host_if}.forwarding=1"),
-            format!("net.ipv4.conf.{host_if}.route_localnet=1"),
-        ] {
-            run("ip", &["netns", "exec", node_ns, "sysctl", "-qw", &key]);
-        }
+        testkit::workload::plumb(node_ns, pod_ns, &host_if, ip);
+        let localnet = format!("net.ipv4.conf.{host_if}.route_localnet=1");
+        run(
+            "ip",
+            &["netns", "exec", node_ns, "sysctl", "-qw", &localnet],
+        );
         let cidr = format!("{ip}/32");
-        for args in [
-            &["addr", "add", cidr.as_str(), "dev", "eth0"][..],
-            &["link", "set", "eth0", "up"],
-            &[
-                "route",
-                "add",
-                "169.254.1.1",
-                "dev",
-                "eth0",
-                "scope",
-                "link",
-            ],
-            &[
-                "route",
-                "add",
-                "default",
-                "via",
-                "169.254.1.1",
-                "dev",
-                "eth0",
-            ],
-        ] {
-            let mut full = vec!["-n", pod_ns];
-            full.extend_from_slice(args);
-            run("ip", &full);
-        }
-        n(&["route", "add", &cidr, "dev", &host_if, "scope", "link"]);
         // Calico's name: node, orchestrator, pod and endpoint joined by '-', with each '-'
         // inside a part doubled.
         let wep_name = format!(

@@ -34,6 +34,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use testkit::etcd::EtcdServer;
+use testkit::wait::since as wait_since;
 use testkit::Netns;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_calico-node");
@@ -123,28 +124,6 @@ impl Datastore {
 struct Workload {
     ns: Netns,
     ip: Ipv4Addr,
-}
-
-/// Polls `probe` every 50 ms until it holds; returns the time from `since` to the start of
-/// the probe that saw it.
-fn wait_since(
-    since: Instant,
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> bool,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let at = since.elapsed();
-        if probe() {
-            return at;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out ({timeout:?}) waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// An echo server on `PORT` inside `ns`, for the rest of the test process.
@@ -348,45 +327,8 @@ impl Node<'_> {
             other => panic!("not IPv4: {other}"),
         };
         let host_if = format!("cali{pod}");
-        self.ns.veth_into(&host_if, &ns, "eth0");
-        self.ns.ip(&[
-            "link",
-            "set",
-            &host_if,
-            "address",
-            "ee:ee:ee:ee:ee:ee",
-            "up",
-        ]);
-        for key in [
-            format!("net.ipv4.conf.{host_if}.proxy_arp=1"),
-            format!("net.ipv4.neigh.{host_if}.proxy_delay=0"),
-            format!("net.ipv4.conf.{host_if}.forwarding=1"),
-        ] {
-            self.ns.exec(&["sysctl", "-qw", &key]);
-        }
+        testkit::workload::plumb(&self.ns.name, &ns.name, &host_if, ip);
         let cidr = format!("{ip}/32");
-        ns.ip(&["addr", "add", &cidr, "dev", "eth0"]);
-        ns.ip(&["link", "set", "eth0", "up"]);
-        ns.ip(&[
-            "route",
-            "add",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "scope",
-            "link",
-        ]);
-        ns.ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-        ]);
-        self.ns
-            .ip(&["route", "add", &cidr, "dev", &host_if, "scope", "link"]);
         self.store.apply(&format!(
             "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: {NODE}-k8s-{pod}-eth0\n  namespace: {POD_NAMESPACE}\n  labels: {{role: {role}}}\nspec:\n  node: {NODE}\n  orchestrator: k8s\n  pod: {pod}\n  endpoint: eth0\n  interfaceName: {host_if}\n  ipNetworks: [{cidr}]\n  profiles: [kns.{POD_NAMESPACE}]\n"
         ));
