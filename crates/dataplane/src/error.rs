@@ -54,6 +54,9 @@ pub enum Error {
         #[source]
         source: rtnetlink::Error,
     },
+    /// A route that cannot be expressed (e.g. a gateway of the other IP version).
+    #[error("invalid route {0}")]
+    InvalidRoute(String),
     /// An interface named in a route does not exist.
     #[error("interface {0} not found")]
     NoSuchInterface(String),

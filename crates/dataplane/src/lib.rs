@@ -2,12 +2,13 @@
 //! the programmed table, netlink routes and per-interface sysctls.
 //!
 //! Pure parts (no I/O): [`model`] (desired state), [`render`], [`table`], [`diff`],
-//! [`edit`], [`reader`]. Thin shells: [`nft`] (`nft -f -`, `nft -j list`), [`routes`] (rtnetlink),
+//! [`edit`], [`reader`]. Thin shells: [`nft`] (`nft -f -`, `nft -j list`), [`routes`] and [`gateway_routes`] (rtnetlink),
 //! [`sysctl`] (/proc/sys). See DESIGN.md beside this crate for the ruleset layout.
 
 pub mod diff;
 pub mod edit;
 pub mod error;
+pub mod gateway_routes;
 pub mod model;
 pub mod names;
 pub mod nft;

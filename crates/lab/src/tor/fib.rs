@@ -1,18 +1,13 @@
 //! The ToR's kernel routes: the pure choice and diff of what the fabric namespace's main
 //! table should hold (one route per learned prefix, through the node that announced it), and
-//! a thin rtnetlink shell that only ever lists, replaces and deletes routes of protocol
+//! a thin shell on [`GatewayRoutes`] that only ever lists, replaces and deletes routes of protocol
 //! [`TOR_ROUTE_PROTOCOL`].
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use futures_util::TryStreamExt;
+use dataplane::gateway_routes::{GatewayRoute, GatewayRoutes};
 use ipnet::IpNet;
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
-};
-use netlink_packet_route::AddressFamily;
-use rtnetlink::{Handle, RouteMessageBuilder};
 
 /// Protocol number of the ToR's routes (`ip route ... proto 201`): not BIRD's 12 (where
 /// calico-node puts its learned routes), FRR's 186-197 or the dataplane's 80, and unnamed in
@@ -54,101 +49,38 @@ pub fn diff(actual: &BTreeMap<IpNet, IpAddr>, desired: &BTreeMap<IpNet, IpAddr>)
 
 /// The netlink shell, in the namespace of the thread that made it.
 pub struct Fib {
-    handle: Handle,
-}
-
-fn netlink(what: String) -> impl FnOnce(rtnetlink::Error) -> anyhow::Error {
-    move |e| anyhow::anyhow!("{what}: {e}")
+    routes: GatewayRoutes,
 }
 
 impl Fib {
     /// Opens a netlink socket; call inside a tokio runtime.
     pub fn new() -> anyhow::Result<Fib> {
-        let (connection, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(connection);
-        Ok(Fib { handle })
-    }
-
-    async fn list(&self) -> anyhow::Result<BTreeMap<IpNet, (IpAddr, RouteMessage)>> {
-        let mut out = BTreeMap::new();
-        for query in [
-            RouteMessageBuilder::<Ipv4Addr>::new().build(),
-            RouteMessageBuilder::<Ipv6Addr>::new().build(),
-        ] {
-            let mut stream = self.handle.route().get(query).execute();
-            while let Some(msg) = stream
-                .try_next()
-                .await
-                .map_err(netlink("listing routes".into()))?
-            {
-                if let Some((dst, via)) = ours(&msg) {
-                    out.insert(dst, (via, msg));
-                }
-            }
-        }
-        Ok(out)
+        Ok(Fib {
+            routes: GatewayRoutes::new(TOR_ROUTE_PROTOCOL)?,
+        })
     }
 
     /// Makes our routes exactly `desired`; returns what changed.
     pub async fn sync(&self, desired: &BTreeMap<IpNet, IpAddr>) -> anyhow::Result<FibDiff> {
-        let actual = self.list().await?;
-        let have = actual.iter().map(|(d, (v, _))| (*d, *v)).collect();
+        let actual: BTreeMap<IpNet, _> = self
+            .routes
+            .list()
+            .await?
+            .into_iter()
+            .map(|(route, msg)| (route.dst, (route, msg)))
+            .collect();
+        let have = actual.iter().map(|(dst, (r, _))| (*dst, r.via)).collect();
         let diff = diff(&have, desired);
         for (dst, via) in &diff.replace {
-            let msg = RouteMessageBuilder::<IpAddr>::new()
-                .destination_prefix(dst.addr(), dst.prefix_len())
-                .and_then(|b| b.gateway(*via))
-                .map_err(|e| anyhow::anyhow!("route {dst} via {via}: {e}"))?
-                .protocol(RouteProtocol::from(TOR_ROUTE_PROTOCOL))
-                .build();
-            self.handle
-                .route()
-                .add(msg)
-                .replace()
-                .execute()
-                .await
-                .map_err(netlink(format!("adding route {dst} via {via}")))?;
+            let (dst, via) = (*dst, *via);
+            self.routes.replace(GatewayRoute { dst, via }).await?;
         }
         for dst in &diff.delete {
-            let (_, msg) = &actual[dst];
-            self.handle
-                .route()
-                .del(msg.clone())
-                .execute()
-                .await
-                .map_err(netlink(format!("deleting route {dst}")))?;
+            let (route, msg) = &actual[dst];
+            self.routes.delete(*route, msg.clone()).await?;
         }
         Ok(diff)
     }
-}
-
-/// The (prefix, gateway) a kernel message describes, if it is one of ours.
-fn ours(msg: &RouteMessage) -> Option<(IpNet, IpAddr)> {
-    let h = &msg.header;
-    if u8::from(h.protocol) != TOR_ROUTE_PROTOCOL
-        || h.table != RouteHeader::RT_TABLE_MAIN
-        || h.kind != RouteType::Unicast
-    {
-        return None;
-    }
-    let addr = |a: &RouteAddress| match a {
-        RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
-        RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
-        _ => None,
-    };
-    let (mut dst, mut via) = (None, None);
-    for attr in &msg.attributes {
-        match attr {
-            RouteAttribute::Destination(a) => dst = addr(a),
-            RouteAttribute::Gateway(a) => via = addr(a),
-            _ => {}
-        }
-    }
-    let dst = dst.unwrap_or(match h.address_family {
-        AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    });
-    Some((IpNet::new(dst, h.destination_prefix_length).ok()?, via?))
 }
 
 #[cfg(test)]

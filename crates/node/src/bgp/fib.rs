@@ -1,6 +1,6 @@
 //! Kernel FIB sync for BGP-learned routes: the pure choice of which best routes go into the
-//! kernel and the minimal diff, and a thin rtnetlink shell that lists, replaces and deletes
-//! only routes of protocol [`BGP_ROUTE_PROTOCOL`] in the main table.
+//! kernel and the minimal diff, and a thin shell on [`GatewayRoutes`] that lists, replaces and
+//! deletes only routes of protocol [`BGP_ROUTE_PROTOCOL`] in the main table.
 //!
 //! The protocol is 12 (`proto bird`), where Calico's BIRD puts them, and deliberately not the
 //! dataplane's 80: the dataplane's route manager sweeps every proto-80 route it did not
@@ -10,13 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use api::EncapMode;
-use futures_util::TryStreamExt;
+use dataplane::gateway_routes::{GatewayRoute, GatewayRoutes};
 use ipnet::IpNet;
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
-};
-use netlink_packet_route::AddressFamily;
-use rtnetlink::{Handle, RouteMessageBuilder};
 
 use super::exports::affine_blocks;
 use super::inputs::{node_ip, BgpInputs};
@@ -26,13 +21,7 @@ use crate::{Error, Result};
 pub const BGP_ROUTE_PROTOCOL: u8 = 12;
 
 /// A route to a remote prefix through a BGP next hop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KernelRoute {
-    /// Destination prefix.
-    pub dst: IpNet,
-    /// Gateway.
-    pub via: IpAddr,
-}
+pub type KernelRoute = GatewayRoute;
 
 /// Which learned best routes (prefix → next hop) node `me` installs: not its own blocks, not
 /// routes through its own addresses, and not prefixes of pools whose cluster routes Felix
@@ -105,53 +94,42 @@ pub fn fib_diff(
 /// The netlink shell; its socket lives in the network namespace of the thread that called
 /// [`Fib::new`].
 pub struct Fib {
-    handle: Handle,
+    routes: GatewayRoutes,
     /// Prefixes this run has wanted in the kernel at some point.
     installed: BTreeSet<IpNet>,
 }
 
-fn netlink(context: String) -> impl FnOnce(rtnetlink::Error) -> Error {
-    move |e| Error::Bgp {
-        context,
-        reason: e.to_string(),
+fn netlink(error: dataplane::Error) -> Error {
+    Error::Bgp {
+        context: "kernel routes".into(),
+        reason: error.to_string(),
     }
 }
 
 impl Fib {
     /// Opens a netlink socket; call inside a tokio runtime (its connection task is spawned).
     pub fn new() -> Result<Fib> {
-        let (connection, handle, _) = rtnetlink::new_connection()
-            .map_err(|e| Error::io("cannot open a netlink socket", "NETLINK_ROUTE", e))?;
-        tokio::spawn(connection);
+        let routes = GatewayRoutes::new(BGP_ROUTE_PROTOCOL).map_err(|e| match e {
+            dataplane::Error::NetlinkSocket(e) => {
+                Error::io("cannot open a netlink socket", "NETLINK_ROUTE", e)
+            }
+            other => netlink(other),
+        })?;
         Ok(Fib {
-            handle,
+            routes,
             installed: BTreeSet::new(),
         })
     }
 
-    async fn list_messages(&self) -> Result<BTreeMap<KernelRoute, RouteMessage>> {
-        let mut out = BTreeMap::new();
-        for query in [
-            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
-            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build(),
-        ] {
-            let mut stream = self.handle.route().get(query).execute();
-            while let Some(msg) = stream
-                .try_next()
-                .await
-                .map_err(netlink("listing routes".into()))?
-            {
-                if let Some(route) = ours(&msg) {
-                    out.insert(route, msg);
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Our routes in the kernel.
     pub async fn list(&self) -> Result<BTreeSet<KernelRoute>> {
-        Ok(self.list_messages().await?.into_keys().collect())
+        Ok(self
+            .routes
+            .list()
+            .await
+            .map_err(netlink)?
+            .into_keys()
+            .collect())
     }
 
     /// Makes our kernel routes `desired` (see [`fib_diff`] for `keep_unknown`); returns what
@@ -161,7 +139,7 @@ impl Fib {
         desired: &BTreeSet<KernelRoute>,
         keep_unknown: bool,
     ) -> Result<FibDiff> {
-        let actual = self.list_messages().await?;
+        let actual = self.routes.list().await.map_err(netlink)?;
         self.installed.extend(desired.iter().map(|r| r.dst));
         let diff = fib_diff(
             &actual.keys().copied().collect(),
@@ -170,65 +148,15 @@ impl Fib {
             keep_unknown,
         );
         for r in &diff.replace {
-            let msg = RouteMessageBuilder::<IpAddr>::new()
-                .destination_prefix(r.dst.addr(), r.dst.prefix_len())
-                .and_then(|b| b.gateway(r.via))
-                .map_err(|e| Error::Bgp {
-                    context: format!("route {} via {}", r.dst, r.via),
-                    reason: e.to_string(),
-                })?
-                .protocol(RouteProtocol::from(BGP_ROUTE_PROTOCOL))
-                .build();
-            self.handle
-                .route()
-                .add(msg)
-                .replace()
-                .execute()
-                .await
-                .map_err(netlink(format!("adding route {} via {}", r.dst, r.via)))?;
+            self.routes.replace(*r).await.map_err(netlink)?;
         }
         for r in &diff.delete {
-            self.handle
-                .route()
-                .del(actual[r].clone())
-                .execute()
+            self.routes
+                .delete(*r, actual[r].clone())
                 .await
-                .map_err(netlink(format!("deleting route {} via {}", r.dst, r.via)))?;
+                .map_err(netlink)?;
             self.installed.remove(&r.dst);
         }
         Ok(diff)
     }
-}
-
-/// The route a kernel message describes, if it is one of ours.
-fn ours(msg: &RouteMessage) -> Option<KernelRoute> {
-    let h = &msg.header;
-    // Parsed messages carry named protocols (12 is `RouteProtocol::Bird`): compare numbers.
-    if u8::from(h.protocol) != BGP_ROUTE_PROTOCOL
-        || h.table != RouteHeader::RT_TABLE_MAIN
-        || h.kind != RouteType::Unicast
-    {
-        return None;
-    }
-    let (mut dst, mut via) = (None, None);
-    for attr in &msg.attributes {
-        let addr = |a: &RouteAddress| match a {
-            RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
-            RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
-            _ => None,
-        };
-        match attr {
-            RouteAttribute::Destination(a) => dst = addr(a),
-            RouteAttribute::Gateway(a) => via = addr(a),
-            _ => {}
-        }
-    }
-    let dst = dst.unwrap_or(match h.address_family {
-        AddressFamily::Inet6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-        _ => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-    });
-    Some(KernelRoute {
-        dst: IpNet::new(dst, h.destination_prefix_length).ok()?,
-        via: via?,
-    })
 }

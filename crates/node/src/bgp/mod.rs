@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Pure: [`inputs`], [`peers`], [`exports`], [`filters`], the route choice and diff in [`fib`], [`status`].
-//! Shells: [`manager`] (the speaker) and [`fib::Fib`] (rtnetlink).
+//! Shells: [`manager`] (the speaker) and [`fib::Fib`] (rtnetlink, through `dataplane::gateway_routes`).
 
 pub mod exports;
 pub mod fib;
